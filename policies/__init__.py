@@ -1,0 +1,1 @@
+"""Safety policies. Each is a small class with one ``check`` returning a Verdict."""

@@ -1,0 +1,238 @@
+"""Readahead driver: ``/sys/block/<dev>/queue/read_ahead_kb``.
+
+Kernel facts this driver is built on (measured on 6.18, see README):
+- a file copies ``read_ahead_kb`` into its readahead state at open() (``file_ra_state_init``),
+  so a new value reaches files opened after the write, not files already open;
+- the kernel stores the value in pages, so a write is rounded down to a multiple of 4 KiB;
+- request sizes cannot tell sequential from random access (at 4 KiB readahead a sequential
+  stream is a run of 4 KiB requests), hence the tracefs features of :mod:`mltune.tracing`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import math
+import time
+from collections.abc import Sequence
+
+from mltune.driver import Availability, Change, Observation, Target
+from mltune.errors import DeviceGone, MltuneError, WriteMismatch
+from mltune.procfs import DiskStat, parse_diskstats, parse_keyvalue, parse_pressure
+from mltune.sysfs import Root
+from mltune.tracing import TraceSampler, TraceStats
+
+log = logging.getLogger(__name__)
+
+CANDIDATES = (4, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+DEFAULT_EXCLUDE = ("zram*", "ram*")
+
+# Order matters: it is the model's input order (checked against the model metadata).
+FEATURES = (
+    "ra_kb_log2",
+    "rd_iops", "rd_mbps", "rd_req_kb", "rd_merge_frac", "util",
+    "majflt_s", "pgpgin_mbs", "refault_s",
+    "psi_io_some", "psi_mem_some", "mem_avail_frac",
+    "tr_rate_log2", "tr_fault_frac", "tr_seq_frac", "tr_near_frac", "tr_log_gap",
+    "tr_req_pages", "tr_files", "tr_async_frac", "tr_ra_pages_log2",
+)
+TRACE_FEATURES = tuple(f for f in FEATURES if f.startswith("tr_"))
+NAN = math.nan
+
+
+class ReadaheadDriver:
+    name = "readahead"
+    knob = "read_ahead_kb"
+    features = FEATURES
+
+    def __init__(self, root: Root, devices: Sequence[str] = (), include: Sequence[str] = ("*",),
+                 exclude: Sequence[str] = DEFAULT_EXCLUDE, trace: bool = True,
+                 window_s: float = 0.05) -> None:
+        self.root = root
+        self.devices = tuple(devices)
+        self.include = tuple(include)
+        self.exclude = tuple(exclude)
+        self.trace = trace
+        self.window_s = window_s
+        self._sampler: TraceSampler | None = None
+        self._sampled: tuple[str, ...] = ()
+        self._prev: tuple[float, dict[str, DiskStat], dict[str, int]] | None = None
+        self.trace_note = "" if trace else "tracefs disabled by configuration"
+
+    # -- discovery ---------------------------------------------------------------------
+    def _all_devices(self) -> list[str]:
+        if not self.root.exists("sys/block"):
+            return []
+        return [d for d in self.root.listdir("sys/block")
+                if self.root.exists(f"sys/block/{d}/queue/read_ahead_kb")]
+
+    def _in_use(self, dev: str) -> bool:
+        # An unbound loop device has size 0 and no backing file: nothing to tune.
+        return self.root.read(f"sys/block/{dev}/size", fallback="0") not in ("", "0")
+
+    def availability(self) -> Availability:
+        names = self._all_devices()
+        if not names:
+            return Availability(False, "no block device with queue/read_ahead_kb")
+        try:
+            targets = tuple(t.name for t in self.discover())
+        except MltuneError as err:
+            return Availability(False, str(err))
+        return Availability(True, "", targets)
+
+    def discover(self) -> list[Target]:
+        present = self._all_devices()
+        if self.devices:
+            unknown = [d for d in self.devices if d not in present]
+            if unknown:
+                raise MltuneError(f"unknown device {', '.join(unknown)}; "
+                                  f"block devices with read_ahead_kb: {', '.join(present)}")
+            names = list(self.devices)
+        else:
+            names = [d for d in present
+                     if any(fnmatch.fnmatch(d, p) for p in self.include)
+                     and not any(fnmatch.fnmatch(d, p) for p in self.exclude)
+                     and self._in_use(d)]
+        return [Target(self.name, d, f"sys/block/{d}/queue/read_ahead_kb", f"sys/block/{d}")
+                for d in names]
+
+    # -- observation -------------------------------------------------------------------
+    def observe(self, targets: Sequence[Target]) -> dict[str, Observation]:
+        now = time.monotonic()
+        disks = parse_diskstats(self.root.read("proc/diskstats"))
+        vm = parse_keyvalue(self.root.read("proc/vmstat"))
+        system = self._system_features(now, vm)
+        traced = self._sample([t.name for t in targets])
+        prev = self._prev
+        self._prev = (now, disks, vm)
+        out = {}
+        for t in targets:
+            feats = dict(system)
+            feats["ra_kb_log2"] = math.log2(max(self.current(t), 1))
+            feats.update(_disk_features(disks.get(t.name), prev[1].get(t.name) if prev else None,
+                                        now - prev[0] if prev else 0.0))
+            stats = traced.get(t.name) if traced is not None else None
+            feats.update(_trace_features(stats) if traced is not None
+                         else dict.fromkeys(TRACE_FEATURES, NAN))
+            source = "tracefs" if traced is not None else "proc"
+            out[t.name] = Observation(t.name, time.time(), feats, source,
+                                      self.window_s if traced is not None else 0.0)
+        return out
+
+    def _system_features(self, now: float, vm: dict[str, int]) -> dict[str, float]:
+        feats: dict[str, float] = dict.fromkeys(("majflt_s", "pgpgin_mbs", "refault_s"), NAN)
+        if self._prev is not None:
+            dt = max(now - self._prev[0], 1e-3)
+            old = self._prev[2]
+            feats["majflt_s"] = (vm.get("pgmajfault", 0) - old.get("pgmajfault", 0)) / dt
+            feats["pgpgin_mbs"] = (vm.get("pgpgin", 0) - old.get("pgpgin", 0)) / 1024 / dt
+            refault = "workingset_refault_file"
+            feats["refault_s"] = (vm.get(refault, 0) - old.get(refault, 0)) / dt
+        io = parse_pressure(self.root.read("proc/pressure/io", fallback=""))
+        mem = parse_pressure(self.root.read("proc/pressure/memory", fallback=""))
+        meminfo = parse_keyvalue(self.root.read("proc/meminfo"))
+        total = meminfo.get("MemTotal", 0)
+        feats["psi_io_some"] = io.get("some_avg10", NAN)
+        feats["psi_mem_some"] = mem.get("some_avg10", NAN)
+        feats["mem_avail_frac"] = meminfo.get("MemAvailable", 0) / total if total else NAN
+        return feats
+
+    def _sample(self, names: list[str]) -> dict[str, TraceStats] | None:
+        """Trace statistics per device, or None when tracefs cannot be used (then the
+        access-pattern features are missing and the model falls back on /proc ones)."""
+        if not self.trace:
+            return None
+        try:
+            if self._sampler is None or tuple(names) != self._sampled:
+                self._close_sampler()
+                devs = {n: self._devnum(n) for n in names}
+                sampler = TraceSampler(self.root, devs, self.window_s)
+                ok, why = sampler.available()
+                if not ok:
+                    raise MltuneError(why)
+                sampler.open()
+                self._sampler, self._sampled = sampler, tuple(names)
+            return self._sampler.sample()
+        except MltuneError as err:
+            self.trace = False
+            self.trace_note = f"tracefs unavailable ({err}); using /proc features only"
+            log.warning("%s", self.trace_note)
+            self._close_sampler()
+            return None
+
+    def _devnum(self, dev: str) -> list[tuple[int, int]]:
+        """major:minor of the disk and of its partitions (filesystems live on those)."""
+        base = f"sys/block/{dev}"
+        nums = []
+        for sub in ["", *[p for p in self.root.listdir(base) if p.startswith(dev)]]:
+            text = self.root.read(f"{base}/{sub}/dev" if sub else f"{base}/dev", fallback="",
+                                  owner=base)
+            major, _, minor = text.partition(":")
+            if major.isdigit() and minor.isdigit():
+                nums.append((int(major), int(minor)))
+        return nums
+
+    def _close_sampler(self) -> None:
+        if self._sampler is not None:
+            sampler, self._sampler = self._sampler, None
+            sampler.close()
+
+    # -- values ------------------------------------------------------------------------
+    def current(self, target: Target) -> int:
+        return int(self.root.read(target.path, owner=target.owner))
+
+    def candidates(self, target: Target) -> tuple[int, ...]:
+        return CANDIDATES
+
+    def plan(self, target: Target, value: int) -> Change:
+        old = self.current(target)
+        # The kernel keeps whole pages: 6 reads back as 4 (Documentation/ABI/stable/sysfs-block).
+        expect = max(value // 4 * 4, 0)
+        return Change(self.name, target.name, target.path, str(old), str(value), str(expect))
+
+    def apply(self, change: Change) -> str:
+        owner = change.path.rsplit("/queue/", 1)[0]
+        self.root.write(change.path, change.new, owner=owner)
+        got = self.root.read(change.path, owner=owner)
+        if got != change.expect:
+            raise WriteMismatch(f"/{change.path}: wrote {change.new}, kernel shows {got}")
+        return got
+
+    def close(self) -> None:
+        self._close_sampler()
+
+
+def _disk_features(cur: DiskStat | None, old: DiskStat | None, dt: float) -> dict[str, float]:
+    keys = ("rd_iops", "rd_mbps", "rd_req_kb", "rd_merge_frac", "util")
+    if cur is None:
+        raise DeviceGone("device no longer in /proc/diskstats")
+    if old is None or dt <= 0:
+        return dict.fromkeys(keys, NAN)
+    reads = cur.reads - old.reads
+    sectors = cur.sectors_read - old.sectors_read
+    merged = cur.reads_merged - old.reads_merged
+    return {
+        "rd_iops": reads / dt,
+        "rd_mbps": sectors * 512 / 1e6 / dt,
+        "rd_req_kb": sectors / 2 / reads if reads else NAN,
+        "rd_merge_frac": merged / (merged + reads) if merged + reads else NAN,
+        "util": min((cur.io_ticks_ms - old.io_ticks_ms) / 1000 / dt, 1.0),
+    }
+
+
+def _trace_features(s: TraceStats | None) -> dict[str, float]:
+    if s is None or s.accesses == 0:
+        # Traced but idle device: no accesses in the window.
+        return dict.fromkeys(TRACE_FEATURES, NAN) | {"tr_rate_log2": 0.0}
+    ra_events = s.sync_ra + s.async_ra
+    return {
+        "tr_rate_log2": math.log2(1 + s.rate) if not math.isnan(s.rate) else 0.0,
+        "tr_fault_frac": s.faults / s.accesses,
+        "tr_seq_frac": s.seq_frac,
+        "tr_near_frac": s.near_frac,
+        "tr_log_gap": s.log_gap,
+        "tr_req_pages": s.req_pages,
+        "tr_files": float(s.files),
+        "tr_async_frac": s.async_ra / ra_events if ra_events else NAN,
+        "tr_ra_pages_log2": math.log2(s.ra_pages) if s.ra_pages > 0 else NAN,
+    }

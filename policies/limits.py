@@ -1,0 +1,65 @@
+"""The policies every driver gets: allowed range, minimum predicted gain, cooldown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .base import Proposal, Verdict
+
+
+@dataclass(frozen=True)
+class AllowedRange:
+    """Never write outside [low, high]; a value outside is clamped to the nearest bound."""
+
+    low: int
+    high: int
+    name: str = "range"
+
+    def check(self, p: Proposal) -> Verdict:
+        if p.value < self.low:
+            return Verdict(self.name, "clamp", self.low, f"{p.value} below minimum {self.low}")
+        if p.value > self.high:
+            return Verdict(self.name, "clamp", self.high, f"{p.value} above maximum {self.high}")
+        return Verdict(self.name, "allow", p.value, f"within [{self.low}, {self.high}]")
+
+
+@dataclass(frozen=True)
+class MinGain:
+    """Hysteresis: change only if the model predicts a gain of at least ``gain`` (a fraction
+    of the best throughput) over keeping the current value, so noise does not flap the knob."""
+
+    gain: float
+    name: str = "min_gain"
+
+    def check(self, p: Proposal) -> Verdict:
+        if p.value == p.current:
+            return Verdict(self.name, "allow", p.value, "no change proposed")
+        new = p.scores.get(p.value)
+        old = p.scores.get(p.current)
+        if new is None or old is None:
+            # The current value is not a candidate (set by hand): judge against the nearest.
+            near = min(p.scores, key=lambda v: abs(v - p.current))
+            old = p.scores[near]
+            new = p.scores.get(p.value, 0.0)
+        delta = new - old
+        if delta < self.gain:
+            return Verdict(self.name, "deny", p.current,
+                           f"predicted gain {delta:+.3f} < {self.gain:.3f}")
+        return Verdict(self.name, "allow", p.value, f"predicted gain {delta:+.3f}")
+
+
+@dataclass(frozen=True)
+class Cooldown:
+    """At most one write per target every ``seconds``."""
+
+    seconds: float
+    name: str = "cooldown"
+
+    def check(self, p: Proposal) -> Verdict:
+        if p.value == p.current or p.last_change is None:
+            return Verdict(self.name, "allow", p.value, "no recent change")
+        since = p.now - p.last_change
+        if since < self.seconds:
+            return Verdict(self.name, "deny", p.current,
+                           f"last change {since:.1f}s ago < {self.seconds:g}s")
+        return Verdict(self.name, "allow", p.value, f"last change {since:.1f}s ago")

@@ -1,0 +1,76 @@
+"""The contract every driver follows, and the typed values that cross it.
+
+A driver is one small class per knob. It discovers targets, observes them, reads the
+current value, lists candidate values and applies a planned change. It never saves or
+restores originals: the journal belongs to the loop (see :mod:`mltune.journal`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Target:
+    """One knob instance, e.g. ``read_ahead_kb`` of ``loop3``."""
+
+    driver: str
+    name: str
+    path: str  # relative to the root, e.g. "sys/block/loop3/queue/read_ahead_kb"
+    owner: str  # directory whose removal means the target is gone
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What a driver saw of one target during one tick."""
+
+    target: str
+    time: float
+    features: Mapping[str, float]
+    source: str  # where the access-pattern features came from: "tracefs" or "proc"
+    window_s: float = 0.0  # time spent in a sampling window (excluded from tick cost)
+
+
+@dataclass(frozen=True)
+class Change:
+    """A planned write: computed first, written later (or never, in dry-run)."""
+
+    driver: str
+    target: str
+    path: str
+    old: str
+    new: str
+    expect: str  # what reading back must show (the kernel normalises some values)
+
+
+@dataclass(frozen=True)
+class Availability:
+    ok: bool
+    reason: str = ""
+    targets: tuple[str, ...] = field(default_factory=tuple)
+
+
+class Driver(Protocol):
+    """What the loop needs from a driver."""
+
+    name: str
+    knob: str
+    features: Sequence[str]
+
+    def availability(self) -> Availability: ...
+
+    def discover(self) -> list[Target]: ...
+
+    def observe(self, targets: Sequence[Target]) -> dict[str, Observation]: ...
+
+    def current(self, target: Target) -> int: ...
+
+    def candidates(self, target: Target) -> tuple[int, ...]: ...
+
+    def plan(self, target: Target, value: int) -> Change: ...
+
+    def apply(self, change: Change) -> str: ...
+
+    def close(self) -> None: ...

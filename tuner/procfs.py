@@ -1,0 +1,51 @@
+"""Parsers for the /proc files drivers observe. Pure functions of text, so tests feed
+them captures from real kernels."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class DiskStat(NamedTuple):
+    """Read-side counters of one line of /proc/diskstats (Documentation/admin-guide/iostats.rst)."""
+
+    reads: int
+    reads_merged: int
+    sectors_read: int
+    ms_reading: int
+    io_ticks_ms: int
+
+
+def parse_diskstats(text: str) -> dict[str, DiskStat]:
+    out: dict[str, DiskStat] = {}
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) < 14:
+            continue
+        # fields after major, minor, name: reads merged sectors ms writes ... io_ticks(10th)
+        out[f[2]] = DiskStat(int(f[3]), int(f[4]), int(f[5]), int(f[6]), int(f[12]))
+    return out
+
+
+def parse_keyvalue(text: str) -> dict[str, int]:
+    """/proc/vmstat ("name value") and /proc/meminfo ("Name:  value kB")."""
+    out: dict[str, int] = {}
+    for line in text.splitlines():
+        f = line.replace(":", " ").split()
+        if len(f) >= 2 and f[1].isdigit():
+            out[f[0]] = int(f[1])
+    return out
+
+
+def parse_pressure(text: str) -> dict[str, float]:
+    """/proc/pressure/* → {"some_avg10": .., ...} (Documentation/accounting/psi.rst)."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        f = line.split()
+        if not f:
+            continue
+        for kv in f[1:]:
+            k, _, v = kv.partition("=")
+            if k in ("avg10", "avg60"):
+                out[f"{f[0]}_{k}"] = float(v)
+    return out
