@@ -28,7 +28,7 @@ CANDIDATES = (4, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 DEFAULT_EXCLUDE = ("zram*", "ram*")
 
 # Order matters: it is the model's input order (checked against the model metadata).
-FEATURES = (
+FEATURES: tuple[str, ...] = (
     "ra_kb_log2",
     "rd_iops", "rd_mbps", "rd_req_kb", "rd_merge_frac", "util",
     "majflt_s", "pgpgin_mbs", "refault_s",
@@ -44,6 +44,7 @@ class ReadaheadDriver:
     name = "readahead"
     knob = "read_ahead_kb"
     features = FEATURES
+    trace_features = TRACE_FEATURES
 
     def __init__(self, root: Root, devices: Sequence[str] = (), include: Sequence[str] = ("*",),
                  exclude: Sequence[str] = DEFAULT_EXCLUDE, trace: bool = True,

@@ -61,7 +61,7 @@ class Journal:
                                "entries": [asdict(e) for e in self.entries]})
 
     def recover(self) -> list[str]:
-        """At start: restore what a crashed run left (same boot), else discard. Returns log lines."""
+        """At start: restore what a crashed run left (same boot), else discard it."""
         boot, entries = self.load()
         if not entries:
             return []

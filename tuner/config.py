@@ -1,0 +1,88 @@
+"""Configuration: the shipped defaults merged with a user's YAML file, then validated.
+
+Validation names the key path and the problem (``drivers.readahead.policies.min_gain:
+expected a number in [0, 1], got 'high'``) so a bad file is fixed in one try.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+# key → (type(s), check, description); nested dicts are schemas themselves.
+_NUM = (int, float)
+_POLICIES = {
+    "range": {"min": (int, lambda v: v >= 0, ">= 0"), "max": (int, lambda v: v >= 4, ">= 4")},
+    "min_gain": (_NUM, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "cooldown_s": (_NUM, lambda v: 0 <= v <= 86400, "seconds in [0, 86400]"),
+}
+_READAHEAD = {
+    "include": (list, lambda v: all(isinstance(x, str) for x in v), "a list of patterns"),
+    "exclude": (list, lambda v: all(isinstance(x, str) for x in v), "a list of patterns"),
+    "trace": (bool, lambda v: True, "true or false"),
+    "sample_window_s": (_NUM, lambda v: 0.001 <= v <= 1, "seconds in [0.001, 1]"),
+    "model": ((str, type(None)), lambda v: True, "a path or null"),
+    "policies": _POLICIES,
+}
+SCHEMA: dict[str, Any] = {
+    "interval": (_NUM, lambda v: 0.05 <= v <= 3600, "seconds in [0.05, 3600]"),
+    "state_dir": (str, lambda v: bool(v), "a directory path"),
+    "drivers": {"readahead": _READAHEAD},
+}
+
+
+def defaults() -> dict[str, Any]:
+    text = (resources.files("mltune.configs") / "default.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), dict) \
+            else v
+    return out
+
+
+def validate(data: Any, schema: dict[str, Any] = SCHEMA, path: str = "") -> None:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path or 'config'}: expected a mapping, got {type(data).__name__}")
+    for key, value in data.items():
+        where = f"{path}.{key}" if path else str(key)
+        if key not in schema:
+            raise ConfigError(f"{where}: unknown key (valid: {', '.join(schema)})")
+        rule = schema[key]
+        if isinstance(rule, dict):
+            validate(value, rule, where)
+            continue
+        types, check, desc = rule
+        if isinstance(value, bool) and bool not in (types if isinstance(types, tuple)
+                                                    else (types,)):
+            raise ConfigError(f"{where}: expected {desc}, got {value!r}")
+        if not isinstance(value, types) or not check(value):
+            raise ConfigError(f"{where}: expected {desc}, got {value!r}")
+
+
+def load(path: Path | None) -> dict[str, Any]:
+    """Defaults, overlaid with ``path`` if given; raises ConfigError naming the bad key."""
+    base = defaults()
+    if path is None:
+        return base
+    try:
+        user = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as err:
+        raise ConfigError(f"{path}: {err.strerror}") from err
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from err
+    validate(user)
+    merged = _merge(base, user)
+    rng = merged["drivers"]["readahead"]["policies"]["range"]
+    if rng["min"] > rng["max"]:
+        raise ConfigError("drivers.readahead.policies.range: min is larger than max")
+    return merged

@@ -1,0 +1,175 @@
+"""The central loop: observe → model scores → policies → apply → audit, once per tick."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mltune.policies.base import Policy, Proposal, Verdict
+
+from .driver import Driver, Observation, Target
+from .errors import DeviceGone, MltuneError
+from .journal import Entry, Journal
+from .model import Model
+
+log = logging.getLogger("mltune")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One line of the audit log."""
+
+    time: float
+    driver: str
+    target: str
+    source: str
+    current: int
+    best: int | None
+    chosen: int
+    written: str | None
+    scores: dict[str, float]
+    verdicts: list[dict[str, object]]
+    features: dict[str, float | None]
+    tick_ms: float
+    note: str = ""
+    dry_run: bool = False
+
+
+@dataclass
+class Agent:
+    driver: Driver
+    model: Model | None
+    policies: Sequence[Policy]
+    targets: list[Target]
+    journal: Journal | None  # None in dry-run: nothing is written, nothing to restore
+    audit_path: Path | None
+    model_note: str = ""
+    last_change: dict[str, float] = field(default_factory=dict)
+    tick_ms: list[float] = field(default_factory=list)
+
+    @property
+    def dry_run(self) -> bool:
+        return self.journal is None
+
+    def tick(self) -> list[Decision]:
+        t0 = time.perf_counter()
+        obs = self._observe()
+        window = max((o.window_s for o in obs.values()), default=0.0)
+        out = []
+        for target in list(self.targets):
+            o = obs.get(target.name)
+            if o is None:
+                continue
+            try:
+                out.append(self._decide(target, o))
+            except DeviceGone as err:
+                self._drop(target, err)
+            except MltuneError as err:
+                log.warning("%s/%s: %s", self.driver.name, target.name, err)
+        # Tick cost excludes the sampling window, during which the agent only sleeps.
+        tick_ms = (time.perf_counter() - t0 - window) * 1000
+        self.tick_ms.append(tick_ms)
+        out = [Decision(**{**asdict(d), "tick_ms": round(tick_ms, 3)}) for d in out]
+        self._audit(out)
+        return out
+
+    def _observe(self) -> dict[str, Observation]:
+        try:
+            return self.driver.observe(self.targets)
+        except DeviceGone:
+            for t in list(self.targets):
+                try:
+                    self.driver.current(t)
+                except DeviceGone as err:
+                    self._drop(t, err)
+            return self.driver.observe(self.targets) if self.targets else {}
+
+    def _drop(self, target: Target, err: Exception) -> None:
+        log.warning("%s/%s: dropped (%s)", self.driver.name, target.name, err)
+        self.targets = [t for t in self.targets if t.name != target.name]
+
+    def _decide(self, target: Target, o: Observation) -> Decision:
+        current = self.driver.current(target)
+        feats = {k: (None if math.isnan(v) else round(v, 4)) for k, v in o.features.items()}
+        base = dict(time=o.time, driver=self.driver.name, target=target.name, source=o.source,
+                    current=current, features=feats, tick_ms=0.0, dry_run=self.dry_run)
+        if self.model is None:
+            return Decision(**base, best=None, chosen=current, written=None, scores={},
+                            verdicts=[], note=f"no model, nothing written: {self.model_note}")
+        candidates = self.driver.candidates(target)
+        scores = self.model.score(o.features, candidates)
+        best = max(scores, key=lambda v: scores[v])
+        value, verdicts = self._check(target, current, best, scores)
+        written = None
+        if value != current and not self.dry_run:
+            written = self._apply(target, value)
+        elif value != current:
+            log.info("%s/%s: would set %s %d → %d (dry run)", self.driver.name, target.name,
+                     self.driver.knob, current, value)
+        return Decision(**base, best=best, chosen=value, written=written,
+                        scores={str(v): round(s, 4) for v, s in scores.items()},
+                        verdicts=[v.to_json() for v in verdicts])
+
+    def _check(self, target: Target, current: int, best: int,
+               scores: dict[int, float]) -> tuple[int, list[Verdict]]:
+        value = best
+        verdicts = []
+        for policy in self.policies:
+            p = Proposal(self.driver.name, target.name, current, value, scores,
+                         time.monotonic(), self.last_change.get(target.name))
+            v = policy.check(p)
+            verdicts.append(v)
+            if v.action == "deny":
+                return current, verdicts
+            value = v.value
+        return value, verdicts
+
+    def _apply(self, target: Target, value: int) -> str:
+        change = self.driver.plan(target, value)
+        assert self.journal is not None
+        # The original is on disk before the first write: a crash right after can be undone.
+        self.journal.record(Entry(self.driver.name, target.name, change.path, target.owner,
+                                  change.old, time.time()))
+        got = self.driver.apply(change)
+        self.last_change[target.name] = time.monotonic()
+        log.info("%s/%s: %s %s → %s", self.driver.name, target.name, self.driver.knob,
+                 change.old, got)
+        return got
+
+    def _audit(self, decisions: list[Decision]) -> None:
+        if self.audit_path is None or not decisions:
+            return
+        try:
+            with open(self.audit_path, "a", encoding="utf-8") as f:
+                for d in decisions:
+                    f.write(json.dumps(asdict(d), separators=(",", ":")) + "\n")
+        except OSError as err:
+            log.warning("audit log %s not written: %s", self.audit_path, err.strerror)
+
+    def run(self, interval: float, stop: threading.Event, once: bool = False) -> None:
+        next_at = time.monotonic()
+        while not stop.is_set():
+            self.tick()
+            if once or not self.targets:
+                if not self.targets:
+                    log.warning("no targets left; stopping")
+                return
+            next_at += interval
+            stop.wait(max(0.0, next_at - time.monotonic()))
+
+    def shutdown(self) -> list[str]:
+        notes = self.journal.restore() if self.journal is not None else []
+        self.driver.close()
+        return notes
+
+    def summary(self) -> dict[str, Any]:
+        ticks = sorted(self.tick_ms)
+        return {"ticks": len(ticks),
+                "tick_ms_median": ticks[len(ticks) // 2] if ticks else None}
