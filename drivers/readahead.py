@@ -108,6 +108,8 @@ class ReadaheadDriver:
         self._prev = (now, disks, vm)
         out = {}
         for t in targets:
+            if t.name not in disks:
+                continue  # removed device: the loop notices the missing observation
             feats = dict(system)
             feats["ra_kb_log2"] = math.log2(max(self.current(t), 1))
             feats.update(_disk_features(disks.get(t.name), prev[1].get(t.name) if prev else None,
@@ -116,8 +118,8 @@ class ReadaheadDriver:
             feats.update(_trace_features(stats) if traced is not None
                          else dict.fromkeys(TRACE_FEATURES, NAN))
             source = "tracefs" if traced is not None else "proc"
-            out[t.name] = Observation(t.name, time.time(), feats, source,
-                                      self.window_s if traced is not None else 0.0)
+            window = self.window_s * self._sampler.windows if self._sampler else 0.0
+            out[t.name] = Observation(t.name, time.time(), feats, source, window)
         return out
 
     def _system_features(self, now: float, vm: dict[str, int]) -> dict[str, float]:

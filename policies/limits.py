@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .base import Proposal, Verdict
@@ -34,18 +35,19 @@ class MinGain:
     def check(self, p: Proposal) -> Verdict:
         if p.value == p.current:
             return Verdict(self.name, "allow", p.value, "no change proposed")
-        new = p.scores.get(p.value)
-        old = p.scores.get(p.current)
-        if new is None or old is None:
-            # The current value is not a candidate (set by hand): judge against the nearest.
-            near = min(p.scores, key=lambda v: abs(v - p.current))
-            old = p.scores[near]
-            new = p.scores.get(p.value, 0.0)
-        delta = new - old
+        # A value that is not a candidate (current set by hand, or a proposal clamped by the
+        # range policy to a bound between candidates) is judged by the nearest candidate.
+        delta = _nearest_score(p.scores, p.value) - _nearest_score(p.scores, p.current)
         if delta < self.gain:
             return Verdict(self.name, "deny", p.current,
                            f"predicted gain {delta:+.3f} < {self.gain:.3f}")
         return Verdict(self.name, "allow", p.value, f"predicted gain {delta:+.3f}")
+
+
+def _nearest_score(scores: Mapping[int, float], value: int) -> float:
+    if value in scores:
+        return scores[value]
+    return scores[min(scores, key=lambda v: abs(v - value))]
 
 
 @dataclass(frozen=True)

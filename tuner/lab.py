@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import errno
 import json
-import math
 import os
 import re
 import shlex
@@ -62,9 +61,12 @@ class Pattern:
     streams: tuple[tuple[str, ...], ...] = ((),)
 
 
+# psync patterns keep fio's default fadvise_hint=1, as the measurements in
+# shared/reference/this-machine.md did: POSIX_FADV_SEQUENTIAL doubles a sequential reader's
+# window, POSIX_FADV_RANDOM turns readahead off for pread-rand.
 _SEQ = ("--rw=read", "--ioengine=psync", "--file_service_type=sequential")
-# fadvise_hint=0: by default fio calls madvise(MADV_RANDOM), which disables mmap read-around
-# and hides exactly the effect we want to see.
+# fadvise_hint=0 for mmap: fio's default madvise(MADV_RANDOM) disables mmap read-around and
+# hides exactly the effect we want to see.
 _MMAP_RAND = ("--rw=randread", "--ioengine=mmap", "--fadvise_hint=0")
 _MMAP_SEQ = ("--rw=read", "--ioengine=mmap", "--fadvise_hint=0", "--file_service_type=sequential")
 _PREAD_RAND = ("--rw=randread", "--ioengine=psync")
@@ -99,7 +101,8 @@ BENCH_PHASES: tuple[str, ...] = ("seq", "mmap-rand", "pread-rand", "multi-seq", 
 
 @dataclass(frozen=True)
 class FioResult:
-    """What one workload run achieved: bytes and I/Os read over its wall time."""
+    """What one workload run read, over its wall time (fio start to fio's report, which
+    includes fio's own start-up, ~0.3 s here)."""
 
     pattern: str
     seconds: float
@@ -339,47 +342,67 @@ def _job_options(args: Sequence[str]) -> list[str]:
     return options
 
 
-def _rw_of(options: Sequence[str]) -> str:
-    for option in reversed(options):
-        if option.startswith("rw="):
-            return option[3:]
-    return "read"
+def _is_random(options: Sequence[str]) -> bool:
+    rw = next((o[3:] for o in reversed(options) if o.startswith("rw=")), "read")
+    return rw.startswith("rand")
+
+
+def _stream_files(files: int, stream: int, streams: int, file_bytes: int) -> list[str]:
+    """Stream k of n owns its own contiguous share of the files, as separate applications."""
+    own = range(stream * files // streams, (stream + 1) * files // streams)
+    return [f"filename={':'.join(f'data.{i}' for i in own)}", f"size={len(own) * file_bytes}"]
+
+
+def _sequential_stream(name: str, options: list[str], seconds: float) -> list[str]:
+    # One job for the whole run: with file_service_type=sequential fio opens each file when it
+    # gets there and closes it when done, so a new read_ahead_kb applies from the next file.
+    return [f"[{name}]", *options, "time_based=1", f"runtime={_ms(seconds)}ms", ""]
+
+
+def _random_stream(name: str, options: list[str], seconds: float, reopen: float,
+                   seed: int) -> list[str]:
+    # Random readers keep every file open (and mmapped) for the whole job, and fio has no
+    # "re-open every N seconds"; so the stream is a chain of short jobs, each opening the files
+    # anew. The chain is staggered with startdelay rather than `stonewall`: fio 3.33 idles
+    # ~0.23 s between stonewalled jobs, startdelay-ed ones follow each other within ~5 ms.
+    parts = max(1, round(seconds / reopen))
+    part = seconds / parts
+    lines: list[str] = []
+    for i in range(parts):
+        # A distinct seed per part: with fio's default seed every part would repeat the same
+        # offsets and read them from the page cache.
+        lines += [f"[{name}.{i}]", *options, f"startdelay={round(i * part * 1000)}ms",
+                  "time_based=1", f"runtime={_ms(part)}ms",
+                  f"randseed={seed * 100_000 + i + 1}", ""]
+    return lines
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
 
 
 def job_file(pattern: Pattern, directory: Path, files: int, file_bytes: int,
-             seconds: float, reopen: float, mode: str = "chain") -> str:
-    """fio job file (EXPERIMENT version)."""
-    names = [f"data.{i}" for i in range(files)]
-    streams = len(pattern.streams)
-    groups = max(1, round(seconds / reopen)) if mode == "chain" else 1
-    runtime_ms = max(1, round(seconds * 1000 / groups))
+             seconds: float, reopen: float) -> str:
+    """fio job file reading ``pattern`` from ``data.0`` .. ``data.<files-1>`` in ``directory``.
+
+    Each stream re-opens its files while it runs, so a changed read_ahead_kb reaches it:
+    sequential streams at every file, random streams every ``reopen`` seconds.
+    """
     lines = ["[global]", f"directory={directory}", f"filesize={file_bytes}",
-             "invalidate=0", "allow_file_create=0", f"runtime={runtime_ms}ms",
-             *_job_options(pattern.fio_args)]
-    for group in range(groups):
-        for k, extra in enumerate(pattern.streams):
-            own = names[k * files // streams:(k + 1) * files // streams]
-            stride = _stride(len(own))
-            start = (group * stride) % len(own)
-            opts = [*_job_options(pattern.fio_args), *_job_options(extra)]
-            rw = _rw_of(opts)
-            lines += ["", f"[g{group}s{k}]"]
-            if k == 0:
-                lines.append("stonewall")
-            lines += [*_job_options(extra), "filename=" + ":".join(own[start:] + own[:start]),
-                      f"size={len(own) * file_bytes}", f"randseed={1 + group * streams + k}"]
-            if mode == "loops" and rw.startswith("rand"):
-                lines += ["loops=1000000000", f"io_size={int(reopen)}", "randrepeat=0"]
-            else:
-                lines.append("time_based=1")
-    return "\n".join(lines) + "\n"
-
-
-def _stride(n: int) -> int:
-    stride = max(1, round(n * 0.618))
-    while math.gcd(stride, n) != 1:
-        stride += 1
-    return stride
+             # Keep the page cache between jobs, as a long-running application would; fio's
+             # default drops the cache of the job's files at every job start.
+             "invalidate=0",
+             "allow_file_create=0",  # never lay out (write) files when reading
+             *_job_options(pattern.fio_args), ""]
+    shared, streams = _job_options(pattern.fio_args), len(pattern.streams)
+    for k, extra in enumerate(pattern.streams):
+        own = _job_options(extra)
+        options = [*own, *_stream_files(files, k, streams, file_bytes)]
+        if _is_random([*shared, *own]):
+            lines += _random_stream(f"s{k}", options, seconds, reopen, k)
+        else:
+            lines += _sequential_stream(f"s{k}", options, seconds)
+    return "\n".join(lines)
 
 
 def parse_fio_json(text: str, pattern: str, started: float) -> FioResult:
@@ -453,6 +476,7 @@ class Lab:
     ``device="loopN"`` uses an attached loop device with a mounted filesystem and puts the
     dataset in its ``mltune-dataset`` directory. Use as a context manager: everything the lab
     creates or changes (loop device, mount, files, cgroup, read_ahead_kb) is undone on exit.
+    ``original_read_ahead_kb`` is the device's value when the lab was entered.
     """
 
     def __init__(self, workdir: Path, size_mib: int = 2048, files: int = 64,
@@ -478,6 +502,8 @@ class Lab:
     # -- lifecycle
 
     def __enter__(self) -> Lab:
+        if self._stack is not None:
+            raise LabError("this lab is already set up")
         stack = ExitStack()
         try:
             self._setup(stack)
@@ -490,15 +516,21 @@ class Lab:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         stack, self._stack = self._stack, None
-        if stack is not None:
-            stack.close()  # runs every callback even if one fails, newest first
+        try:
+            if stack is not None:
+                stack.close()  # runs every callback even if one fails, newest first
+        finally:
+            self._device = self._dataset = self._cgroup = self._jobs = None
 
     def _setup(self, stack: ExitStack) -> None:
         check_tools()
         self._workdir.mkdir(parents=True, exist_ok=True)
         self._jobs = Path(tempfile.mkdtemp(prefix="mltune-lab-jobs-", dir=self._workdir))
         stack.callback(shutil.rmtree, self._jobs)
-        mount_point = self._own_device(stack) if self._given is None else self._given_device()
+        if self._given is None:
+            mount_point = self._own_device(stack)
+        else:
+            mount_point, self._device = mount_of_loop(self._given), self._given
         self.original_read_ahead_kb = self.get_read_ahead_kb()
         stack.callback(self._restore_read_ahead)
         self._dataset = self._make_dataset(stack, mount_point)
@@ -523,12 +555,6 @@ class Lab:
         _run(["mount", "-t", "ext4", f"/dev/{self._device}", str(mount_point)],
              f"mounting /dev/{self._device}")
         stack.callback(_unmount, mount_point)
-        return mount_point
-
-    def _given_device(self) -> Path:
-        assert self._given is not None
-        mount_point = mount_of_loop(self._given)
-        self._device = self._given
         return mount_point
 
     def _make_dataset(self, stack: ExitStack, mount_point: Path) -> Path:
@@ -578,9 +604,9 @@ class Lab:
             run.stop()
 
     def _restore_read_ahead(self) -> None:
-        if self.original_read_ahead_kb is not None and \
-                self.get_read_ahead_kb() != self.original_read_ahead_kb:
-            self.set_read_ahead_kb(self.original_read_ahead_kb)
+        original = self.original_read_ahead_kb
+        if original is not None and self.get_read_ahead_kb() != original:
+            self.set_read_ahead_kb(original)
 
     # -- what the lab offers
 
@@ -620,8 +646,7 @@ class Lab:
     def drop_caches(self) -> None:
         drop_caches()
 
-    def start(self, pattern: str, seconds: float, reopen: float = 0.5,
-              mode: str = "chain") -> FioRun:
+    def start(self, pattern: str, seconds: float, reopen: float = 0.5) -> FioRun:
         """Start fio for ``pattern`` in the lab's cgroup and return at once."""
         if pattern not in PATTERNS:
             raise ValueError(f"unknown pattern {pattern!r}; known: {', '.join(PATTERNS)}")
@@ -633,7 +658,7 @@ class Lab:
         stem = self._need(self._jobs) / f"{self._serial:04d}-{pattern}"
         job, output, errors = (stem.with_suffix(s) for s in (".fio", ".json", ".err"))
         job.write_text(job_file(PATTERNS[pattern], self.dataset_dir, self._files,
-                                self._file_bytes, seconds, reopen, mode))
+                                self._file_bytes, seconds, reopen))
         # The shell joins the cgroup, then becomes fio: fio and its job processes are inside
         # from their first instruction, and nothing else of ours is.
         cmd = ["sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self.cgroup_path / "cgroup.procs"),
@@ -646,10 +671,9 @@ class Lab:
         self._runs = [r for r in self._runs if r.running()] + [run]
         return run
 
-    def run(self, pattern: str, seconds: float, reopen: float = 0.5,
-            mode: str = "chain") -> FioResult:
+    def run(self, pattern: str, seconds: float, reopen: float = 0.5) -> FioResult:
         """Run ``pattern`` for ``seconds`` and return what it read."""
-        run = self.start(pattern, seconds, reopen, mode)
+        run = self.start(pattern, seconds, reopen)
         try:
             return run.wait()
         finally:

@@ -64,10 +64,12 @@ class Agent:
         window = max((o.window_s for o in obs.values()), default=0.0)
         out = []
         for target in list(self.targets):
-            o = obs.get(target.name)
-            if o is None:
-                continue
             try:
+                o = obs.get(target.name)
+                if o is None:
+                    self.driver.current(target)  # raises DeviceGone if it was removed
+                    log.warning("%s/%s: no observation this tick", self.driver.name, target.name)
+                    continue
                 out.append(self._decide(target, o))
             except DeviceGone as err:
                 self._drop(target, err)
@@ -83,13 +85,21 @@ class Agent:
     def _observe(self) -> dict[str, Observation]:
         try:
             return self.driver.observe(self.targets)
-        except DeviceGone:
+        except DeviceGone as err:
+            # Raced with a removal between listing and reading: drop what is gone, retry once.
+            before = len(self.targets)
             for t in list(self.targets):
                 try:
                     self.driver.current(t)
-                except DeviceGone as err:
-                    self._drop(t, err)
-            return self.driver.observe(self.targets) if self.targets else {}
+                except DeviceGone as gone:
+                    self._drop(t, gone)
+            if self.targets and len(self.targets) < before:
+                try:
+                    return self.driver.observe(self.targets)
+                except DeviceGone:
+                    pass
+            log.warning("%s: no observation this tick (%s)", self.driver.name, err)
+            return {}
 
     def _drop(self, target: Target, err: Exception) -> None:
         log.warning("%s/%s: dropped (%s)", self.driver.name, target.name, err)

@@ -70,7 +70,10 @@ class Root:
         """Write ``value`` in one write(2) call, as the kernel expects for sysfs files."""
         p = self.path(rel)
         try:
-            fd = os.open(p, os.O_WRONLY)
+            # O_TRUNC, as `echo v > file` does: sysfs and tracefs control files accept it
+            # (checked on 6.18), and a root that is a plain copy of /sys (tests, --root) would
+            # otherwise keep the tail of a longer old value ("256" over "8192" → "2562").
+            fd = os.open(p, os.O_WRONLY | os.O_TRUNC)
             try:
                 os.write(fd, value.encode("ascii"))
             finally:

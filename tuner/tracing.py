@@ -80,7 +80,7 @@ def summarize(text: str) -> dict[tuple[int, int], TraceStats]:
         acc = per_dev.get(dev) or per_dev.setdefault(dev, _Acc())
         start = int(a) >> 12
         if kind == "get_pages":
-            end = int(b) >> 12
+            end = int(b) >> 12 if b else start
             acc.reads += 1
             acc.pages += end - start + 1
         else:
@@ -174,6 +174,7 @@ class TraceSampler:
         self.instance = f"{TRACEFS}/instances/{INSTANCE_PREFIX}{os.getpid()}"
         self._mounted = False
         self._open = False
+        self.windows = 0  # windows recorded by the last sample() (for cost accounting)
 
     def available(self) -> tuple[bool, str]:
         if not self.root.exists(TRACEFS):
@@ -201,6 +202,18 @@ class TraceSampler:
             self.root.write(f"{self.instance}/events/{ev}/enable", "1")
 
     def sample(self) -> dict[str, TraceStats]:
+        """Record one window; if no target was accessed in it, record one more. Workloads
+        pause between requests (fio between its jobs, servers between clients), and one
+        empty window should not read as "idle"."""
+        out = self._window()
+        if not any(s.accesses for s in out.values()):
+            out = self._window()
+            self.windows = 2
+        else:
+            self.windows = 1
+        return out
+
+    def _window(self) -> dict[str, TraceStats]:
         """Clear, record for ``window_s``, stop, parse. Returns stats per device name."""
         self.root.truncate(f"{self.instance}/trace")
         self.root.write(f"{self.instance}/tracing_on", "1")
@@ -210,7 +223,9 @@ class TraceSampler:
                   errors="replace") as f:
             # Reading the trace file makes the kernel format each event; reading a bounded
             # prefix bounds that cost whatever the buffer holds.
-            stats = summarize(f.read(self.read_limit))
+            text = f.read(self.read_limit)
+        # A bounded read can end mid-line: keep whole lines only.
+        stats = summarize(text[: text.rfind("\n") + 1])
         by_dev = {d: name for name, nums in self.devices.items() for d in nums}
         out: dict[str, TraceStats] = {}
         for d, s in stats.items():

@@ -1,0 +1,266 @@
+"""The agent's tick: observe → score → policies → journal → apply → audit."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pytest
+from mltune.driver import Availability, Change, Observation, Target
+from mltune.drivers.readahead import ReadaheadDriver
+from mltune.errors import DeviceGone, ValueRejected
+from mltune.journal import Journal
+from mltune.loop import Agent
+from mltune.policies.limits import AllowedRange, Cooldown, MinGain
+from mltune.sysfs import Root
+
+AUDIT_KEYS = {"time", "driver", "target", "current", "chosen", "written", "scores",
+              "verdicts", "features", "tick_ms"}
+
+
+class FakeDriver:
+    """A driver over plain files ``sys/fake/<name>/knob`` under a root: just the contract."""
+
+    name = "fake"
+    knob = "knob"
+    features = ("f", "g")
+
+    def __init__(self, root: Root, names: Sequence[str], journal_path: Path | None = None,
+                 fail_apply: Mapping[str, Exception] | None = None) -> None:
+        self.root = root
+        self.names = list(names)
+        self.journal_path = journal_path
+        self.fail_apply = dict(fail_apply or {})
+        self.journal_at_apply: list[list[dict]] = []
+        self.applied: list[Change] = []
+        self.closed = False
+
+    def availability(self) -> Availability:
+        return Availability(True, "", tuple(self.names))
+
+    def discover(self) -> list[Target]:
+        return [Target("fake", n, f"sys/fake/{n}/knob", f"sys/fake/{n}") for n in self.names]
+
+    def observe(self, targets: Sequence[Target]) -> dict[str, Observation]:
+        out = {}
+        for t in targets:
+            self.current(t)  # a real driver reads the knob while observing
+            out[t.name] = Observation(t.name, 1.7e9, {"f": 0.5, "g": math.nan}, "proc")
+        return out
+
+    def current(self, target: Target) -> int:
+        return int(self.root.read(target.path, owner=target.owner))
+
+    def candidates(self, target: Target) -> tuple[int, ...]:
+        return (4, 64, 1024)
+
+    def plan(self, target: Target, value: int) -> Change:
+        return Change("fake", target.name, target.path, str(self.current(target)), str(value),
+                      str(value))
+
+    def apply(self, change: Change) -> str:
+        if change.target in self.fail_apply:
+            raise self.fail_apply[change.target]
+        if self.journal_path is not None:
+            self.journal_at_apply.append(json.loads(self.journal_path.read_text())["entries"])
+        self.applied.append(change)
+        self.root.write(change.path, change.new, owner=f"sys/fake/{change.target}")
+        return self.root.read(change.path)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class StubModel:
+    """Fixed scores per target value; records what it was asked."""
+
+    def __init__(self, scores: Mapping[int, float]) -> None:
+        self.scores = dict(scores)
+        self.calls: list[Mapping[str, float]] = []
+
+    def score(self, features: Mapping[str, float], values: Sequence[int]) -> dict[int, float]:
+        self.calls.append(features)
+        return {v: self.scores[v] for v in values}
+
+    def contributions(self, features: Mapping[str, float], value: int) -> dict[str, float]:
+        return dict.fromkeys(features, 0.0)
+
+
+PREFERS_1024 = {4: 0.30, 64: 0.60, 1024: 0.95}
+NOISE = {4: 0.90, 64: 0.92, 1024: 0.93}
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Root:
+    for name in ("a", "b"):
+        d = tmp_path / "root" / "sys" / "fake" / name
+        d.mkdir(parents=True)
+        (d / "knob").write_text("4\n")
+    (tmp_path / "root" / "proc").mkdir()
+    return Root(tmp_path / "root")
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    d = tmp_path / "state"
+    d.mkdir()
+    return d
+
+
+def agent(root: Root, state: Path, model: StubModel | None, dry_run: bool = False,
+          names: Sequence[str] = ("a", "b"), min_gain: float = 0.05,
+          fail_apply: Mapping[str, Exception] | None = None) -> Agent:
+    journal = None if dry_run else Journal(state, root)
+    drv = FakeDriver(root, names, None if dry_run else state / "journal.json", fail_apply)
+    policies = [AllowedRange(4, 4096), Cooldown(0.0), MinGain(min_gain)]
+    return Agent(drv, model, policies, drv.discover(), journal, state / "audit.jsonl",
+                 "" if model else "model file /x/readahead.txt: No such file or directory")
+
+
+def audit_lines(state: Path) -> list[dict]:
+    def no_nan(token: str) -> None:
+        raise AssertionError(f"{token} in audit log: not valid JSON")
+
+    text = (state / "audit.jsonl").read_text()
+    return [json.loads(line, parse_constant=no_nan) for line in text.splitlines()]
+
+
+def test_best_value_is_applied_when_predicted_gain_reaches_min_gain(
+        root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024))
+    decisions = a.tick()
+    assert [(d.target, d.current, d.chosen, d.written) for d in decisions] == [
+        ("a", 4, 1024, "1024"), ("b", 4, 1024, "1024")]
+    assert root.read("sys/fake/a/knob") == "1024"
+
+
+def test_original_is_journaled_before_the_write(root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024), names=("a",))
+    a.tick()
+    # What the driver saw on disk at the moment of its write.
+    [seen] = a.driver.journal_at_apply
+    assert [{k: v for k, v in e.items() if k != "time"} for e in seen] == [{
+        "driver": "fake", "target": "a", "path": "sys/fake/a/knob", "owner": "sys/fake/a",
+        "original": "4"}]
+
+
+def test_gain_below_min_gain_writes_nothing(root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(NOISE))
+    d = a.tick()[0]
+    assert (d.best, d.chosen, d.written) == (1024, 4, None)
+    assert d.verdicts[-1]["action"] == "deny"
+    assert root.read("sys/fake/a/knob") == "4"
+    assert not (state / "journal.json").exists()
+
+
+def test_audit_line_per_decision_with_the_documented_keys(root: Root, state: Path) -> None:
+    agent(root, state, StubModel(PREFERS_1024)).tick()
+    lines = audit_lines(state)
+    assert [x["target"] for x in lines] == ["a", "b"]
+    x = lines[0]
+    assert set(x) >= AUDIT_KEYS
+    assert (x["driver"], x["current"], x["chosen"], x["written"]) == ("fake", 4, 1024, "1024")
+    assert x["scores"] == {"4": 0.3, "64": 0.6, "1024": 0.95}
+    assert [v["policy"] for v in x["verdicts"]] == ["range", "cooldown", "min_gain"]
+    assert x["features"] == {"f": 0.5, "g": None}  # NaN is not JSON: written as null
+    assert x["tick_ms"] >= 0 and x["dry_run"] is False
+
+
+def test_dry_run_writes_no_knob_and_no_journal(root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024), dry_run=True)
+    decisions = a.tick()
+    assert [(d.chosen, d.written, d.dry_run) for d in decisions] == [(1024, None, True)] * 2
+    assert a.driver.applied == []
+    assert root.read("sys/fake/a/knob") == root.read("sys/fake/b/knob") == "4"
+    assert sorted(p.name for p in state.iterdir()) == ["audit.jsonl"]
+    assert a.shutdown() == []
+
+
+def test_dry_run_without_audit_log_creates_no_file(root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024), dry_run=True)
+    a.audit_path = None
+    a.tick()
+    assert list(state.iterdir()) == []
+
+
+def test_device_gone_at_apply_drops_that_target_and_keeps_the_others(
+        root: Root, state: Path) -> None:
+    gone = DeviceGone("sys/fake/a: device gone")
+    a = agent(root, state, StubModel(PREFERS_1024), fail_apply={"a": gone})
+    decisions = a.tick()
+    assert [d.target for d in decisions] == ["b"]
+    assert [t.name for t in a.targets] == ["b"]
+    assert root.read("sys/fake/b/knob") == "1024"
+
+
+def test_device_removed_before_observe_is_dropped(root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024))
+    shutil.rmtree(root.path("sys/fake/a"))
+    assert [d.target for d in a.tick()] == ["b"]
+    assert [t.name for t in a.targets] == ["b"]
+
+
+def test_other_errors_skip_the_target_for_this_tick_only(root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024),
+              fail_apply={"a": ValueRejected("sys/fake/a/knob: value rejected")})
+    assert [d.target for d in a.tick()] == ["b"]
+    assert [t.name for t in a.targets] == ["a", "b"]
+
+
+def test_without_a_model_nothing_is_written_and_the_note_says_why(
+        root: Root, state: Path) -> None:
+    a = agent(root, state, None)
+    decisions = a.tick()
+    assert [(d.chosen, d.written, d.best) for d in decisions] == [(4, None, None)] * 2
+    assert decisions[0].note == ("no model, nothing written: "
+                                 "model file /x/readahead.txt: No such file or directory")
+    assert root.read("sys/fake/a/knob") == "4"
+    assert not (state / "journal.json").exists()
+    assert audit_lines(state)[0]["note"].startswith("no model")
+
+
+def test_shutdown_restores_originals_and_closes_the_driver(root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024))
+    a.tick()
+    notes = a.shutdown()
+    assert notes == ["restored fake/b /sys/fake/b/knob = 4", "restored fake/a /sys/fake/a/knob = 4"]
+    assert root.read("sys/fake/a/knob") == root.read("sys/fake/b/knob") == "4"
+    assert a.driver.closed
+
+
+def test_second_tick_keeps_the_value_it_set(root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024), names=("a",))
+    a.tick()
+    d = a.tick()[0]
+    assert (d.current, d.chosen, d.written) == (1024, 1024, None)
+    assert len(a.driver.applied) == 1
+
+
+def test_run_once_ticks_once(root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024))
+    a.run(interval=3600, stop=threading.Event(), once=True)
+    assert a.summary()["ticks"] == 1
+
+
+def test_run_stops_when_no_target_is_left(root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024), names=("a",))
+    shutil.rmtree(root.path("sys/fake/a"))
+    a.run(interval=3600, stop=threading.Event())  # would wait an hour if it did not stop
+    assert a.targets == []
+
+
+def test_device_removed_mid_run_is_dropped(fake_root: Root) -> None:
+    # The real driver on the 6.18 tree: loop0 is detached between two ticks.
+    drv = ReadaheadDriver(fake_root, devices=["loop0", "vda"], trace=False)
+    a = Agent(drv, StubModel(dict.fromkeys(drv.candidates(drv.discover()[0]), 0.5)), [],
+              drv.discover(), None, None)
+    assert [d.target for d in a.tick()] == ["loop0", "vda"]
+    shutil.rmtree(fake_root.path("sys/block/loop0"))
+    p = fake_root.path("proc/diskstats")
+    p.write_text("".join(x for x in p.read_text().splitlines(True) if " loop0 " not in x))
+    assert [d.target for d in a.tick()] == ["vda"]
+    assert [t.name for t in a.targets] == ["vda"]

@@ -1,0 +1,255 @@
+"""The readahead driver on the 6.18 VM tree: discovery, /proc observation, plan and apply."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from types import SimpleNamespace
+
+import pytest
+from mltune import config as configmod
+from mltune.driver import Target
+from mltune.drivers import readahead
+from mltune.drivers.readahead import (
+    CANDIDATES,
+    DEFAULT_EXCLUDE,
+    FEATURES,
+    TRACE_FEATURES,
+    ReadaheadDriver,
+)
+from mltune.errors import DeviceGone, MltuneError, WriteMismatch
+from mltune.sysfs import Root
+
+CONFIG_EXCLUDE = configmod.defaults()["drivers"]["readahead"]["exclude"]
+
+
+def names(driver: ReadaheadDriver) -> list[str]:
+    return [t.name for t in driver.discover()]
+
+
+def target(driver: ReadaheadDriver, name: str) -> Target:
+    return next(t for t in driver.discover() if t.name == name)
+
+
+class Clock:
+    """Stands in for the driver's ``time`` module so rates have an exact interval."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return 1.7e9 + self.now
+
+
+def bump(root: Root, rel: str, name: str, deltas: dict[int, int]) -> None:
+    """Add ``deltas`` (field index → increment) to the line of ``name`` in a /proc file."""
+    p = root.path(rel)
+    lines = p.read_text().splitlines()
+    for i, line in enumerate(lines):
+        f = line.split()
+        if name in f[:3]:
+            for col, d in deltas.items():
+                f[col] = str(int(f[col]) + d)
+            lines[i] = " ".join(f)
+    p.write_text("\n".join(lines) + "\n")
+
+
+# -- discovery -------------------------------------------------------------------------
+
+
+def test_driver_default_exclude_leaves_zram_and_unbound_loops_alone(fake_root: Root) -> None:
+    assert DEFAULT_EXCLUDE == ("zram*", "ram*")
+    # loop2 is unbound (size 0): nothing to tune. loop0 is the bound variant (README).
+    assert names(ReadaheadDriver(fake_root, trace=False)) == ["loop0", "vda"]
+
+
+def test_default_config_excludes_loop_zram_and_ram(fake_root: Root) -> None:
+    assert CONFIG_EXCLUDE == ["loop*", "zram*", "ram*"]
+    drv = ReadaheadDriver(fake_root, exclude=CONFIG_EXCLUDE, trace=False)
+    assert names(drv) == ["vda"]
+
+
+def test_include_patterns_select_devices(fake_root: Root) -> None:
+    assert names(ReadaheadDriver(fake_root, include=["loop*"], trace=False)) == ["loop0"]
+
+
+def test_named_devices_bypass_include_and_exclude(fake_root: Root) -> None:
+    drv = ReadaheadDriver(fake_root, devices=["loop0", "zram0"], exclude=CONFIG_EXCLUDE,
+                          trace=False)
+    targets = drv.discover()
+    assert [t.name for t in targets] == ["loop0", "zram0"]
+    assert targets[0] == Target("readahead", "loop0", "sys/block/loop0/queue/read_ahead_kb",
+                                "sys/block/loop0")
+
+
+def test_unknown_device_error_lists_valid_ones(fake_root: Root) -> None:
+    drv = ReadaheadDriver(fake_root, devices=["sdz", "vda"], trace=False)
+    with pytest.raises(MltuneError) as info:
+        drv.discover()
+    assert str(info.value) == ("unknown device sdz; block devices with read_ahead_kb: "
+                               "loop0, loop2, vda, zram0")
+
+
+def test_availability_lists_targets(fake_root: Root) -> None:
+    a = ReadaheadDriver(fake_root, exclude=CONFIG_EXCLUDE, trace=False).availability()
+    assert (a.ok, a.reason, a.targets) == (True, "", ("vda",))
+
+
+def test_host_without_block_devices_is_unavailable(fake_root: Root) -> None:
+    shutil.rmtree(fake_root.path("sys/block"))
+    a = ReadaheadDriver(fake_root, trace=False).availability()
+    assert not a.ok
+    assert "read_ahead_kb" in a.reason
+
+
+def test_devnum_includes_partitions_where_filesystems_live(fake_root: Root) -> None:
+    part = fake_root.path("sys/block/vda/vda1")
+    part.mkdir()
+    (part / "dev").write_text("254:1\n")
+    assert ReadaheadDriver(fake_root)._devnum("vda") == [(254, 0), (254, 1)]
+
+
+# -- observation -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    c = Clock()
+    monkeypatch.setattr(readahead, "time", SimpleNamespace(monotonic=c.monotonic, time=c.time))
+    return c
+
+
+def test_observe_without_trace_uses_proc_features_only(fake_root: Root, clock: Clock) -> None:
+    drv = ReadaheadDriver(fake_root, devices=["vda"], trace=False)
+    o = drv.observe(drv.discover())["vda"]
+    assert o.source == "proc"
+    assert o.window_s == 0.0
+    assert set(o.features) == set(FEATURES)
+    assert all(math.isnan(o.features[f]) for f in TRACE_FEATURES)
+    assert o.features["ra_kb_log2"] == 13  # 8192 KiB
+    assert o.features["psi_io_some"] == 54.26
+    assert o.features["psi_mem_some"] == 3.37
+    assert o.features["mem_avail_frac"] == pytest.approx(24349480 / 24684084)
+    # First observation: no previous counters, so no rates yet.
+    for f in ("rd_iops", "rd_mbps", "util", "majflt_s", "pgpgin_mbs", "refault_s"):
+        assert math.isnan(o.features[f]), f
+
+
+def test_disk_and_vm_rates_are_deltas_between_two_observations(
+        fake_root: Root, clock: Clock) -> None:
+    drv = ReadaheadDriver(fake_root, devices=["vda"], trace=False)
+    targets = drv.discover()
+    drv.observe(targets)
+    # 2 s later: 1000 reads, 250 merged, 16000 sectors (8 MiB), 500 ms busy.
+    bump(fake_root, "proc/diskstats", "vda", {3: 1000, 4: 250, 5: 16000, 12: 500})
+    bump(fake_root, "proc/vmstat", "pgmajfault", {1: 100})
+    bump(fake_root, "proc/vmstat", "pgpgin", {1: 2048})
+    bump(fake_root, "proc/vmstat", "workingset_refault_file", {1: 10})
+    clock.now += 2.0
+    f = drv.observe(targets)["vda"].features
+    assert f["rd_iops"] == pytest.approx(500)
+    assert f["rd_mbps"] == pytest.approx(16000 * 512 / 1e6 / 2)
+    assert f["rd_req_kb"] == pytest.approx(8.0)
+    assert f["rd_merge_frac"] == pytest.approx(0.2)
+    assert f["util"] == pytest.approx(0.25)
+    assert f["majflt_s"] == pytest.approx(50)
+    assert f["pgpgin_mbs"] == pytest.approx(1.0)
+    assert f["refault_s"] == pytest.approx(5)
+
+
+def test_idle_device_has_no_request_size(fake_root: Root, clock: Clock) -> None:
+    drv = ReadaheadDriver(fake_root, devices=["loop2"], trace=False)
+    targets = drv.discover()
+    drv.observe(targets)
+    clock.now += 1.0
+    f = drv.observe(targets)["loop2"].features
+    assert f["rd_iops"] == 0.0 and f["util"] == 0.0
+    assert math.isnan(f["rd_req_kb"]) and math.isnan(f["rd_merge_frac"])
+
+
+def test_kernel_without_psi_gives_nan_pressure(fake_root: Root, clock: Clock) -> None:
+    shutil.rmtree(fake_root.path("proc/pressure"))
+    drv = ReadaheadDriver(fake_root, devices=["vda"], trace=False)
+    f = drv.observe(drv.discover())["vda"].features
+    assert math.isnan(f["psi_io_some"]) and math.isnan(f["psi_mem_some"])
+
+
+def test_kernel_without_tracefs_falls_back_to_proc_features(
+        fake_root: Root, clock: Clock) -> None:
+    # The fixture tree has no sys/kernel/tracing, as a kernel built without tracefs.
+    drv = ReadaheadDriver(fake_root, devices=["vda"], trace=True)
+    o = drv.observe(drv.discover())["vda"]
+    assert o.source == "proc"
+    assert drv.trace is False
+    assert "tracefs unavailable" in drv.trace_note
+    assert all(math.isnan(o.features[f]) for f in TRACE_FEATURES)
+
+
+def test_device_missing_from_diskstats_gets_no_observation(fake_root: Root,
+                                                           clock: Clock) -> None:
+    # The loop then asks current() to tell "removed" from "no data this tick".
+    drv = ReadaheadDriver(fake_root, devices=["loop0"], trace=False)
+    targets = drv.discover()
+    p = fake_root.path("proc/diskstats")
+    p.write_text("".join(x for x in p.read_text().splitlines(True) if " loop0 " not in x))
+    assert drv.observe(targets) == {}
+
+
+def test_device_removed_from_sysfs_is_gone(fake_root: Root, clock: Clock) -> None:
+    drv = ReadaheadDriver(fake_root, devices=["loop0"], trace=False)
+    targets = drv.discover()
+    shutil.rmtree(fake_root.path("sys/block/loop0"))
+    with pytest.raises(DeviceGone):
+        drv.observe(targets)
+    with pytest.raises(DeviceGone):
+        drv.current(targets[0])
+
+
+# -- plan and apply --------------------------------------------------------------------
+
+
+def test_candidates_are_powers_of_two_from_4_to_4096(fake_root: Root) -> None:
+    drv = ReadaheadDriver(fake_root, trace=False)
+    assert drv.candidates(target(drv, "vda")) == CANDIDATES
+    assert CANDIDATES[0] == 4 and CANDIDATES[-1] == 4096
+
+
+def test_plan_reads_current_and_writes_nothing(fake_root: Root) -> None:
+    drv = ReadaheadDriver(fake_root, trace=False)
+    change = drv.plan(target(drv, "vda"), 256)
+    assert (change.old, change.new, change.expect) == ("8192", "256", "256")
+    assert change.path == "sys/block/vda/queue/read_ahead_kb"
+    assert fake_root.read(change.path) == "8192"
+
+
+@pytest.mark.parametrize(("value", "expect"), [(6, "4"), (4, "4"), (130, "128"), (2, "0")])
+def test_read_ahead_kb_rounds_down_to_pages(fake_root: Root, value: int, expect: str) -> None:
+    # The kernel stores ra_pages = value / 4 KiB: 6 reads back as 4, 2 as 0.
+    drv = ReadaheadDriver(fake_root, trace=False)
+    assert drv.plan(target(drv, "vda"), value).expect == expect
+
+
+def test_apply_writes_and_reads_back(fake_root: Root) -> None:
+    drv = ReadaheadDriver(fake_root, trace=False)
+    t = target(drv, "vda")
+    assert drv.apply(drv.plan(t, 256)) == "256"
+    assert drv.current(t) == 256
+
+
+def test_read_back_differing_from_expected_raises_write_mismatch(fake_root: Root) -> None:
+    # The fake file does not round: after writing 6 it shows 6, not the 4 the kernel shows.
+    drv = ReadaheadDriver(fake_root, trace=False)
+    change = drv.plan(target(drv, "vda"), 6)
+    with pytest.raises(WriteMismatch, match="wrote 6, kernel shows 6"):
+        drv.apply(change)
+
+
+def test_apply_to_removed_device_is_device_gone(fake_root: Root) -> None:
+    drv = ReadaheadDriver(fake_root, trace=False)
+    change = drv.plan(target(drv, "loop0"), 256)
+    shutil.rmtree(fake_root.path("sys/block/loop0"))
+    with pytest.raises(DeviceGone):
+        drv.apply(change)
