@@ -5,13 +5,15 @@ Regimes, each run over the same phases on one lab (loop device, 256 MiB memory c
 * ``static-N``: read_ahead_kb fixed at N for every phase (the sweep);
 * ``default``: the device's own value, read before anything was touched;
 * ``tuned-throughput-performance``: 4096, what tuned's profile of that name sets;
-* ``oracle``: per phase, the best static value of this run's sweep, written at phase start;
+* ``oracle``: per phase, the best static value of this run (sweep, default, 4096), written at
+  phase start;
 * ``mltune``: the agent, started 3 s before the first phase and stopped with SIGTERM after
   the last one.
 
 The page cache is dropped before each regime, never between phases: a real workload keeps its
 cache when its access pattern changes. Score = geometric mean over phases of
-(MB/s in the phase / best static MB/s for that phase in this run).
+(MB/s in the phase / best static MB/s for that phase in this run). The default and 4096 reuse
+the sweep's measurement when the sweep has that value.
 
     python bench/readahead.py --duration 8
     python bench/readahead.py --skip-mltune --duration 2 --values 4,1024 --phases seq,mmap-rand
@@ -264,10 +266,10 @@ def _measure_agent(lab: Lab, agent: Agent, phases: Sequence[str], args: argparse
     before = lab.get_read_ahead_kb()
     cpu0, wall0 = agent.cpu_seconds(), time.monotonic()
     regime = run_phases(lab, "mltune", phases, [None] * len(phases), args, progress)
-    # Until we wait() for it, a dead agent is a zombie whose stat still reads.
-    early = not agent.alive()
+    # Read /proc before poll(): until reaped, a dead agent is a zombie whose stat still reads.
     cpu = (agent.cpu_seconds() - cpu0) / (time.monotonic() - wall0) * 100
     rss = agent.peak_rss_mb()
+    early = not agent.alive()
     exit_code = agent.stop()
     audit_path = agent.state_dir / "audit.jsonl"
     if audit_path.exists():
@@ -335,6 +337,9 @@ def best_static(sweep: Sequence[RegimeRun]) -> list[tuple[int, float]]:
 
 
 def ratios(regime: RegimeRun, best: Sequence[tuple[int, float]]) -> list[float]:
+    """MB/s over the best static MB/s, per phase; empty for a regime that did not run."""
+    if not regime.phases:
+        return []
     return [p.result.mbps / b if b > 0 else 0.0
             for p, (_, b) in zip(regime.phases, best, strict=True)]
 
@@ -375,12 +380,12 @@ def run_all(lab: Lab, phases: Sequence[str], values: Sequence[int], args: argpar
     default = _need(lab.original_read_ahead_kb)
     sweep = [run_phases(lab, f"static-{v}", phases, [v] * len(phases), args, progress)
              for v in values]
-    best = best_static(sweep)
-    regimes = [*sweep,
-               _fixed(lab, "default", default, sweep, phases, args, progress),
-               _fixed(lab, "tuned-throughput-performance", TUNED_THROUGHPUT_PERFORMANCE, sweep,
-                      phases, args, progress),
-               run_phases(lab, "oracle", phases, [v for v, _ in best], args, progress)]
+    fixed = [_fixed(lab, name, value, sweep, phases, args, progress) for name, value in
+             (("default", default), ("tuned-throughput-performance", TUNED_THROUGHPUT_PERFORMANCE))]
+    # The default and 4096 are static values too: when the sweep lacks them, they compete.
+    best = best_static([*sweep, *fixed])
+    oracle = run_phases(lab, "oracle", phases, [v for v, _ in best], args, progress)
+    regimes = [*sweep, *fixed, oracle]
     agent = None
     if not args.skip_mltune:
         mltune, agent = run_mltune(lab, phases, args, progress)
@@ -461,7 +466,7 @@ def to_json(report: Report, args: argparse.Namespace, device: str) -> dict[str, 
         phases = [{"phase": p.phase, "value": p.value, "started": p.started, "ended": p.ended,
                    **asdict(p.result), "mbps": p.result.mbps, "iops": p.result.iops,
                    "ratio": r}
-                  for p, r in zip(regime.phases, ratios(regime, report.best), strict=False)]
+                  for p, r in zip(regime.phases, ratios(regime, report.best), strict=True)]
         regimes.append({"name": regime.name, "same_as": regime.same_as, "error": regime.error,
                         "score": score(regime, report.best), "phases": phases})
     return {

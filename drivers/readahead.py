@@ -34,7 +34,7 @@ FEATURES: tuple[str, ...] = (
     "majflt_s", "pgpgin_mbs", "refault_s",
     "psi_io_some", "psi_mem_some", "mem_avail_frac",
     "tr_rate_log2", "tr_fault_frac", "tr_seq_frac", "tr_near_frac", "tr_log_gap",
-    "tr_req_pages", "tr_files", "tr_async_frac", "tr_ra_pages_log2",
+    "tr_req_pages", "tr_files", "tr_async_frac", "tr_ra_pages_log2", "tr_run_pages_log2",
 )
 TRACE_FEATURES = tuple(f for f in FEATURES if f.startswith("tr_"))
 NAN = math.nan
@@ -238,4 +238,5 @@ def _trace_features(s: TraceStats | None) -> dict[str, float]:
         "tr_files": float(s.files),
         "tr_async_frac": s.async_ra / ra_events if ra_events else NAN,
         "tr_ra_pages_log2": math.log2(s.ra_pages) if s.ra_pages > 0 else NAN,
+        "tr_run_pages_log2": math.log2(s.run_pages) if s.run_pages > 0 else NAN,
     }

@@ -97,7 +97,7 @@ def test_tampered_model_text_fails_the_sha256_check(files: tuple[Path, Path]) ->
 
 
 def test_driver_with_other_features_is_a_schema_mismatch(files: tuple[Path, Path]) -> None:
-    with pytest.raises(ModelError, match="schema.*tr_ra_pages_log2"):
+    with pytest.raises(ModelError, match="schema"):
         load(files, features=FEATURES[:-1])
 
 

@@ -94,6 +94,8 @@ PATTERNS: dict[str, Pattern] = _catalogue(
     Pattern("mixed", ("--bs=4k",), streams=(_SEQ, _MMAP_RAND)),
     Pattern("multi-seq-2", ("--bs=4k", *_SEQ), streams=((),) * 2),
     Pattern("mmap-rand-2", ("--bs=4k", *_MMAP_RAND), streams=((),) * 2),
+    Pattern("mmap-seq-2", ("--bs=4k", *_MMAP_SEQ), streams=((),) * 2),
+    Pattern("pread-rand-64k", ("--bs=64k", *_PREAD_RAND)),
 )
 
 BENCH_PHASES: tuple[str, ...] = ("seq", "mmap-rand", "pread-rand", "multi-seq", "mmap-seq")

@@ -34,6 +34,8 @@ TRACEFS = "sys/kernel/tracing"
 INSTANCE_PREFIX = "mltune-"
 STREAM_GAP_PAGES = 1024  # 4 MiB: the largest readahead window mltune sets
 NEAR_GAP_PAGES = 32  # fault-around maps 16 pages per fault
+SPARSE_ACCESSES = 64  # fewer accesses than this in a window: record a longer one
+SPARSE_FACTOR = 4
 
 # "<comm>-<pid> [cpu] flags 167.996149: mm_filemap_get_pages: dev=7:0 ino=b ofs=1507328-1511423"
 # One regex per event family, run over the whole buffer at once: per-line Python work is
@@ -66,6 +68,7 @@ class TraceStats:
     req_pages: float  # mean pages per read() request
     files: int  # distinct inodes touched
     ra_pages: float  # median ra_pages of the open files that did readahead (NaN if none)
+    run_pages: float = math.nan  # page-weighted mean length of sequential runs
 
     @property
     def accesses(self) -> int:
@@ -100,8 +103,8 @@ def summarize(text: str) -> dict[tuple[int, int], TraceStats]:
 
 
 class _Acc:
-    """Accumulator for one device; keeps a few stream heads per inode so interleaved
-    streams on one file (several readers) are still recognised as sequential."""
+    """Accumulator for one device. Keeps a few open runs ("heads") per inode so that
+    interleaved streams on one file (several readers) are still recognised as sequential."""
 
     def __init__(self) -> None:
         self.reads = self.faults = self.sync = self.asyn = 0
@@ -109,18 +112,20 @@ class _Acc:
         self.gap_sum = 0.0
         self.pages = 0
         self.times: list[float] = []
-        self.heads: dict[int, list[int]] = {}
+        self.heads: dict[int, list[list[int]]] = {}  # inode → [[next page, run start], ...]
+        self.runs: list[int] = []  # lengths in pages of closed runs
         self.ra_pages: list[int] = []
 
     def stream(self, ino: int, start: int, end: int) -> None:
         heads = self.heads.get(ino)
         if heads is None:
-            self.heads[ino] = [end + 1]
+            self.heads[ino] = [[end + 1, start]]
             return
-        gap = start - heads[0]
+        best = heads[0]
         for h in heads[1:]:
-            if abs(start - h) < abs(gap):
-                gap = start - h
+            if abs(start - h[0]) < abs(start - best[0]):
+                best = h
+        gap = start - best[0]
         self.gaps_n += 1
         self.gap_sum += math.log2(1 + abs(gap))
         # mmap faults of a sequential stream land one readahead window apart (the window
@@ -130,10 +135,20 @@ class _Acc:
             self.seq += 1
             if gap <= NEAR_GAP_PAGES:
                 self.near += 1
-            heads.remove(start - gap)
-        heads.append(end + 1)
+            best[0] = max(best[0], end + 1)
+            return
+        heads.append([end + 1, start])
         if len(heads) > 8:
-            del heads[0]
+            old = heads.pop(0)
+            self.runs.append(old[0] - old[1])
+
+    def run_pages(self) -> float:
+        """Page-weighted mean run length: the length of the run an accessed page belongs to.
+        4 KiB random reads give 1, 16 KiB random reads 4, a sequential stream hundreds, and
+        a mix is dominated by whichever moves more pages."""
+        runs = self.runs + [h[0] - h[1] for hs in self.heads.values() for h in hs]
+        total = sum(runs)
+        return sum(r * r for r in runs) / total if total > 0 else math.nan
 
     def stats(self) -> TraceStats:
         n = self.reads + self.faults
@@ -152,6 +167,7 @@ class _Acc:
             req_pages=self.pages / self.reads if self.reads else math.nan,
             files=len(self.heads),
             ra_pages=float(ra[len(ra) // 2]) if ra else math.nan,
+            run_pages=self.run_pages(),
         )
 
 
@@ -205,19 +221,20 @@ class TraceSampler:
         """Record one window; if no target was accessed in it, record one more. Workloads
         pause between requests (fio between its jobs, servers between clients), and one
         empty window should not read as "idle"."""
-        out = self._window()
-        if not any(s.accesses for s in out.values()):
-            out = self._window()
-            self.windows = 2
-        else:
-            self.windows = 1
+        out = self._window(self.window_s)
+        self.windows = 1
+        if sum(s.accesses for s in out.values()) < SPARSE_ACCESSES:
+            # Slow random readers (1 k faults/s spread over many files) show one access per
+            # file in a short window, which says nothing about their pattern: look longer.
+            out = self._window(self.window_s * SPARSE_FACTOR)
+            self.windows = 1 + SPARSE_FACTOR
         return out
 
-    def _window(self) -> dict[str, TraceStats]:
-        """Clear, record for ``window_s``, stop, parse. Returns stats per device name."""
+    def _window(self, seconds: float) -> dict[str, TraceStats]:
+        """Clear, record for ``seconds``, stop, parse. Returns stats per device name."""
         self.root.truncate(f"{self.instance}/trace")
         self.root.write(f"{self.instance}/tracing_on", "1")
-        time.sleep(self.window_s)
+        time.sleep(seconds)
         self.root.write(f"{self.instance}/tracing_on", "0")
         with open(self.root.path(f"{self.instance}/trace"), encoding="ascii",
                   errors="replace") as f:
