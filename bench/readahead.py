@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from mltune.lab import (
     BENCH_PHASES,
@@ -57,6 +57,7 @@ SWEEP = (4, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 # tuned's throughput-performance profile: [disk] readahead=>4096 (KiB; ">" = only ever raise).
 TUNED_THROUGHPUT_PERFORMANCE = 4096
 AGENT_WARMUP_S = 3.0
+OTHER_IO_MBPS = 2.0  # foreign I/O on the backing disk above this flags a phase as disturbed
 DEFAULT_AGENT_CMD = ("{python} -m mltune run --driver readahead --device {device} "
                      "--interval 1.0 --state-dir {state_dir}")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -80,6 +81,7 @@ class PhaseRun:
     started: float  # epoch seconds
     ended: float
     result: FioResult
+    other_mb: float | None  # I/O on the backing disk that was not ours (None: unknown disk)
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ class AgentStats:
     exited_early: bool  # the agent was gone before the last phase ended
     restored: bool | None  # read_ahead_kb back at its pre-agent value after SIGTERM
     chosen: tuple[int | None, ...] = ()  # read_ahead_kb at the end of each phase
+    unreadable_audit_lines: int = 0
 
 
 # --------------------------------------------------------------------------- command line
@@ -178,18 +181,60 @@ def agent_command(template: str, device: str, state_dir: Path) -> list[str]:
 # --------------------------------------------------------------------------- running regimes
 
 
-def run_phases(lab: Lab, name: str, phases: Sequence[str], values: Sequence[int | None],
-               args: argparse.Namespace, progress: Progress) -> RegimeRun:
+def backing_disk(device: str) -> str | None:
+    """The whole disk under a loop device's backing file ('vda'); None if there is none
+    (e.g. a backing file on btrfs or tmpfs, whose st_dev is not a block device)."""
+    backing = Path("/sys/block") / device / "loop" / "backing_file"
+    st_dev = os.stat(backing.read_text().strip()).st_dev
+    node = Path(f"/sys/dev/block/{os.major(st_dev)}:{os.minor(st_dev)}")
+    if not node.exists():
+        return None
+    node = node.resolve()
+    return node.parent.name if (node / "partition").exists() else node.name
+
+
+class OtherIO:
+    """Sectors moved on the backing disk minus those moved by our loop device: another
+    workload on the same disk (say, a colleague's benchmark) makes a phase's figures noise."""
+
+    def __init__(self, device: str) -> None:
+        self.device, self.disk = device, backing_disk(device)
+
+    def sectors(self) -> int | None:
+        if self.disk is None:
+            return None
+        moved = {}
+        for line in Path("/proc/diskstats").read_text().splitlines():
+            fields = line.split()  # Documentation/admin-guide/iostats.rst
+            if fields[2] in (self.device, self.disk):
+                moved[fields[2]] = int(fields[5]) + int(fields[9])  # sectors read + written
+        return moved[self.disk] - moved[self.device]
+
+
+@dataclass(frozen=True)
+class Session:
+    """What every regime run needs."""
+
+    lab: Lab
+    phases: tuple[str, ...]
+    args: argparse.Namespace
+    progress: Progress
+    other_io: OtherIO
+
+
+def run_phases(s: Session, name: str, values: Sequence[int | None]) -> RegimeRun:
     """Drop caches once, then run the phases back to back, writing each phase's value first."""
-    lab.drop_caches()
+    s.lab.drop_caches()
     runs = []
-    for phase, value in zip(phases, values, strict=True):
+    for phase, value in zip(s.phases, values, strict=True):
         if value is not None:
-            lab.set_read_ahead_kb(value)
-        started = time.time()
-        result = lab.run(phase, args.duration, args.reopen)
-        runs.append(PhaseRun(phase, value, started, time.time(), result))
-        progress(f"{name} {phase}")
+            s.lab.set_read_ahead_kb(value)
+        started, before = time.time(), s.other_io.sectors()
+        result = s.lab.run(phase, s.args.duration, s.args.reopen)
+        after = s.other_io.sectors()
+        other = None if before is None or after is None else (after - before) * 512 / 1e6
+        runs.append(PhaseRun(phase, value, started, time.time(), result, other))
+        s.progress(f"{name} {phase}")
     return RegimeRun(name, tuple(runs))
 
 
@@ -241,12 +286,11 @@ class Agent:
         return None  # a zombie has no memory lines
 
 
-def run_mltune(lab: Lab, phases: Sequence[str], args: argparse.Namespace,
-               progress: Progress) -> tuple[RegimeRun, AgentStats | None]:
+def run_mltune(s: Session) -> tuple[RegimeRun, AgentStats | None]:
     """Run the phases with the agent deciding; the knob starts at the device default."""
-    lab.set_read_ahead_kb(_need(lab.original_read_ahead_kb))
+    s.lab.set_read_ahead_kb(_need(s.lab.original_read_ahead_kb))
     state_dir = Path(tempfile.mkdtemp(prefix="mltune-bench-agent-"))
-    agent = Agent(agent_command(args.agent_cmd, lab.device, state_dir), state_dir)
+    agent = Agent(agent_command(s.args.agent_cmd, s.lab.device, state_dir), state_dir)
     try:
         try:
             agent.start()
@@ -255,17 +299,16 @@ def run_mltune(lab: Lab, phases: Sequence[str], args: argparse.Namespace,
         time.sleep(AGENT_WARMUP_S)
         if not agent.alive():
             return RegimeRun("mltune", (), error=f"agent exited: {agent.log_tail()}"), None
-        return _measure_agent(lab, agent, phases, args, progress)
+        return _measure_agent(s, agent)
     finally:
         agent.stop()
         shutil.rmtree(state_dir)
 
 
-def _measure_agent(lab: Lab, agent: Agent, phases: Sequence[str], args: argparse.Namespace,
-                   progress: Progress) -> tuple[RegimeRun, AgentStats]:
-    before = lab.get_read_ahead_kb()
+def _measure_agent(s: Session, agent: Agent) -> tuple[RegimeRun, AgentStats]:
+    before = s.lab.get_read_ahead_kb()
     cpu0, wall0 = agent.cpu_seconds(), time.monotonic()
-    regime = run_phases(lab, "mltune", phases, [None] * len(phases), args, progress)
+    regime = run_phases(s, "mltune", [None] * len(s.phases))
     # Read /proc before poll(): until reaped, a dead agent is a zombie whose stat still reads.
     cpu = (agent.cpu_seconds() - cpu0) / (time.monotonic() - wall0) * 100
     rss = agent.peak_rss_mb()
@@ -273,9 +316,9 @@ def _measure_agent(lab: Lab, agent: Agent, phases: Sequence[str], args: argparse
     exit_code = agent.stop()
     audit_path = agent.state_dir / "audit.jsonl"
     if audit_path.exists():
-        shutil.copyfile(audit_path, args.json.with_suffix(".audit.jsonl"))
-    stats = agent_stats(regime, read_audit(audit_path), cpu, rss, exit_code, early,
-                        restored=lab.get_read_ahead_kb() == before)
+        shutil.copyfile(audit_path, s.args.json.with_suffix(".audit.jsonl"))
+    stats = agent_stats(regime, audit_path, cpu, rss, exit_code, early,
+                        restored=s.lab.get_read_ahead_kb() == before)
     return regime, stats
 
 
@@ -285,43 +328,46 @@ def _need(value: int | None) -> int:
     return value
 
 
-def read_audit(path: Path) -> list[dict[str, object]]:
-    """The agent's decisions, one JSON object a line; a torn last line is skipped."""
+def read_audit(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """The agent's decisions (one JSON object a line) and how many lines were unreadable."""
     if not path.exists():
-        return []
-    decisions = []
+        return [], 0
+    decisions, unreadable = [], 0
     for line in path.read_text().splitlines():
         try:
-            decisions.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # the agent was stopped mid-write
-    return decisions
+            decision = json.loads(line)
+            float(decision["time"])
+            decisions.append(decision)
+        except (ValueError, KeyError, TypeError):  # e.g. torn by SIGTERM mid-write
+            unreadable += 1
+    return decisions, unreadable
 
 
-def _written(decision: dict[str, object]) -> int | None:
+def _written(decision: dict[str, Any]) -> int | None:
     """The value written by this decision, None if it wrote nothing or the same value."""
     written, current = decision.get("written"), decision.get("current")
     if written is None or str(written) == str(current):
         return None
-    return int(str(written))
+    return int(written)
 
 
-def agent_stats(regime: RegimeRun, audit: list[dict[str, object]], cpu: float,
-                rss: float | None, exit_code: int | None, early: bool,
-                restored: bool) -> AgentStats:
+def agent_stats(regime: RegimeRun, audit_path: Path, cpu: float, rss: float | None,
+                exit_code: int | None, early: bool, restored: bool) -> AgentStats:
+    audit, unreadable = read_audit(audit_path)
     settle, chosen = [], []
     for run in regime.phases:
-        inside = [d for d in audit if run.started <= float(str(d["time"])) < run.ended]
-        writes = [(float(str(d["time"])), v) for d in inside if (v := _written(d)) is not None]
+        inside = [d for d in audit if run.started <= float(d["time"]) < run.ended]
+        writes = [(float(d["time"]), v) for d in inside if (v := _written(d)) is not None]
         settle.append(max(t for t, _ in writes) - run.started if writes else 0.0)
-        chosen.append(writes[-1][1] if writes else (
-            int(str(inside[-1]["current"])) if inside else None))
-    ticks = [float(str(d["tick_ms"])) for d in audit if d.get("tick_ms") is not None]
+        chosen.append(writes[-1][1] if writes else
+                      (int(inside[-1]["current"]) if inside else None))
+    ticks = [float(d["tick_ms"]) for d in audit if d.get("tick_ms") is not None]
     return AgentStats(
         cpu_percent=cpu, median_tick_ms=statistics.median(ticks) if ticks else None,
         peak_rss_mb=rss, settle_s=tuple(settle), decisions=len(audit),
         changes=sum(_written(d) is not None for d in audit), exit_code=exit_code,
-        exited_early=early, restored=restored, chosen=tuple(chosen))
+        exited_early=early, restored=restored, chosen=tuple(chosen),
+        unreadable_audit_lines=unreadable)
 
 
 # --------------------------------------------------------------------------- scoring
@@ -364,33 +410,31 @@ class Report:
     regimes: tuple[RegimeRun, ...]
     best: tuple[tuple[int, float], ...]
     agent: AgentStats | None
+    disk: str | None  # backing disk watched for other workloads' I/O
 
 
-def _fixed(lab: Lab, name: str, value: int, sweep: Sequence[RegimeRun], phases: Sequence[str],
-           args: argparse.Namespace, progress: Progress) -> RegimeRun:
+def _fixed(s: Session, name: str, value: int, sweep: Sequence[RegimeRun]) -> RegimeRun:
     """A fixed value: reuse the sweep's measurement when the sweep has it, else run it."""
     for regime in sweep:
         if regime.name == f"static-{value}":
             return RegimeRun(name, regime.phases, same_as=regime.name)
-    return run_phases(lab, name, phases, [value] * len(phases), args, progress)
+    return run_phases(s, name, [value] * len(s.phases))
 
 
-def run_all(lab: Lab, phases: Sequence[str], values: Sequence[int], args: argparse.Namespace,
-            progress: Progress) -> Report:
-    default = _need(lab.original_read_ahead_kb)
-    sweep = [run_phases(lab, f"static-{v}", phases, [v] * len(phases), args, progress)
-             for v in values]
-    fixed = [_fixed(lab, name, value, sweep, phases, args, progress) for name, value in
+def run_all(s: Session, values: Sequence[int]) -> Report:
+    default = _need(s.lab.original_read_ahead_kb)
+    sweep = [run_phases(s, f"static-{v}", [v] * len(s.phases)) for v in values]
+    fixed = [_fixed(s, name, value, sweep) for name, value in
              (("default", default), ("tuned-throughput-performance", TUNED_THROUGHPUT_PERFORMANCE))]
     # The default and 4096 are static values too: when the sweep lacks them, they compete.
     best = best_static([*sweep, *fixed])
-    oracle = run_phases(lab, "oracle", phases, [v for v, _ in best], args, progress)
+    oracle = run_phases(s, "oracle", [v for v, _ in best])
     regimes = [*sweep, *fixed, oracle]
     agent = None
-    if not args.skip_mltune:
-        mltune, agent = run_mltune(lab, phases, args, progress)
+    if not s.args.skip_mltune:
+        mltune, agent = run_mltune(s)
         regimes.append(mltune)
-    return Report(tuple(phases), default, tuple(regimes), tuple(best), agent)
+    return Report(s.phases, default, tuple(regimes), tuple(best), agent, s.other_io.disk)
 
 
 def runs_needed(values: Sequence[int], default: int | None, args: argparse.Namespace) -> int:
@@ -451,9 +495,26 @@ def agent_summary(report: Report) -> str:
         f"mltune settle time (s) per phase: {settle}  (max {max(a.settle_s, default=0):.1f})",
         f"mltune cost: CPU {_fmt(a.cpu_percent, '.2f')} % of one core, median tick "
         f"{_fmt(a.median_tick_ms, '.1f')} ms, peak RSS {_fmt(a.peak_rss_mb, '.0f')} MB; "
-        f"{a.decisions} decisions, {a.changes} changes, exit code {a.exit_code}, "
+        f"{a.decisions} decisions ({a.unreadable_audit_lines} unreadable), {a.changes} changes, "
+        f"exit code {a.exit_code}, "
         f"read_ahead_kb restored: {'yes' if a.restored else 'NO'}",
     ])
+
+
+def disturbed(report: Report) -> str:
+    """A warning naming the phase runs during which someone else used the backing disk."""
+    if report.disk is None:
+        return "note: backing disk unknown; I/O of other workloads was not checked"
+    rates = [(r.name, p.phase, p.other_mb / max(p.ended - p.started, 1e-3))
+             for r in report.regimes if r.same_as is None for p in r.phases
+             if p.other_mb is not None]
+    busy = [(name, phase, mbps) for name, phase, mbps in rates if mbps > OTHER_IO_MBPS]
+    if not busy:
+        return f"other workloads on {report.disk}: none seen"
+    worst = max(busy, key=lambda b: b[2])
+    return (f"WARNING: other I/O on {report.disk} during {len(busy)} of {len(rates)} phase runs "
+            f"(worst {worst[2]:.0f} MB/s in {worst[0]} {worst[1]}): those figures are noise; "
+            "rerun on an idle machine")
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -465,7 +526,7 @@ def to_json(report: Report, args: argparse.Namespace, device: str) -> dict[str, 
     for regime in report.regimes:
         phases = [{"phase": p.phase, "value": p.value, "started": p.started, "ended": p.ended,
                    **asdict(p.result), "mbps": p.result.mbps, "iops": p.result.iops,
-                   "ratio": r}
+                   "ratio": r, "other_io_mb": p.other_mb}
                   for p, r in zip(regime.phases, ratios(regime, report.best), strict=True)]
         regimes.append({"name": regime.name, "same_as": regime.same_as, "error": regime.error,
                         "score": score(regime, report.best), "phases": phases})
@@ -477,6 +538,7 @@ def to_json(report: Report, args: argparse.Namespace, device: str) -> dict[str, 
                    "given_device": args.device, "agent_cmd": args.agent_cmd,
                    "skip_mltune": args.skip_mltune},
         "default_read_ahead_kb": report.default_kb,
+        "backing_disk": report.disk,
         "best_static": [{"phase": p, "value": v, "mbps": m}
                         for p, (v, m) in zip(report.phases, report.best, strict=True)],
         "regimes": regimes,
@@ -505,7 +567,8 @@ def measure(args: argparse.Namespace, phases: list[str], values: list[int]) -> t
               f"x {args.duration:g} s = ~{runs * len(phases) * args.duration / 60:.1f} min",
               file=sys.stderr)
         with progress_bar(runs * len(phases)) as progress:
-            return run_all(lab, phases, values, args, progress), lab.device
+            session = Session(lab, tuple(phases), args, progress, OtherIO(lab.device))
+            return run_all(session, values), lab.device
 
 
 def _interrupt(signum: int, frame: object) -> NoReturn:
@@ -536,6 +599,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.json.write_text(json.dumps(to_json(report, args, device), indent=1) + "\n")
     print(table(report))
     print(agent_summary(report))
+    print(disturbed(report))
     print(f"raw figures: {args.json}")
     return 0
 

@@ -8,37 +8,18 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
 from pathlib import Path
 
 import pytest
-from mltune.cli import main
+from mltune.sysfs import Root
 
 
 def files_of(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
             if p.is_file()}
-
-
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-        mltune_logger: object) -> Iterator:
-    """Run ``mltune ARGS`` in this process; returns (exit code, stdout, stderr)."""
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-
-    def run(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["mltune", *args])
-        with pytest.raises(SystemExit) as info:
-            main()
-        out, err = capsys.readouterr()
-        return info.value.code, out, err
-
-    yield run
-    for s, h in handlers.items():  # `run` installs its own SIGINT/SIGTERM handlers
-        signal.signal(s, h)
 
 
 def mltune(*args: str) -> subprocess.CompletedProcess[str]:
@@ -177,3 +158,56 @@ def test_restore_with_corrupt_journal_exits_1(cli, root_copy: Path, tmp_path: Pa
     assert code == 1
     assert one_line(err).startswith(f"mltune: error: journal {tmp_path}/journal.json is "
                                     "unreadable or corrupt")
+
+
+# -- resume ----------------------------------------------------------------------------
+
+
+def test_resume_leaves_a_request_file_in_the_state_dir(cli, tmp_path: Path) -> None:
+    code, out, err = cli("resume", "loop0", "--state-dir", str(tmp_path))
+    assert code == 0, err
+    assert [p.name for p in tmp_path.iterdir()] == ["resume-loop0"]
+    assert "resume requested for loop0" in out
+
+
+def test_resume_request_is_picked_up_by_the_running_agent(cli, tmp_path: Path) -> None:
+    from tests.test_loop import PREFERS_1024, StubModel, agent
+
+    (tmp_path / "root" / "sys" / "fake" / "a").mkdir(parents=True)
+    (tmp_path / "root" / "sys" / "fake" / "a" / "knob").write_text("4\n")
+    root = Root(tmp_path / "root")
+    state = tmp_path / "state"
+    state.mkdir()
+    a = agent(root, state, StubModel(PREFERS_1024), names=("a",))
+    a.tick()
+    root.write("sys/fake/a/knob", "64")
+    a.tick()
+    assert set(a.frozen) == {"a"}
+    assert cli("resume", "a", "--state-dir", str(state))[0] == 0
+    a.run(interval=3600, stop=threading.Event(), once=True)
+    assert a.frozen == {}
+    assert root.read("sys/fake/a/knob") == "1024"
+    assert not (state / "resume-a").exists()
+
+
+def test_resume_without_state_dir_exits_2(cli, tmp_path: Path) -> None:
+    code, _, err = cli("resume", "loop0", "--state-dir", str(tmp_path / "none"))
+    assert code == 2
+    assert one_line(err) == (f"mltune: error: state dir {tmp_path}/none does not exist: "
+                             "is an agent running?")
+
+
+@pytest.mark.parametrize("target", ["../journal.json", "loop0/x", ""])
+def test_resume_target_that_is_not_a_plain_name_exits_2(cli, tmp_path: Path,
+                                                        target: str) -> None:
+    code, _, err = cli("resume", target, "--state-dir", str(tmp_path))
+    assert code == 2
+    assert one_line(err) == f"mltune: error: target {target!r}: expected a name like loop0"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_resume_request_that_cannot_be_written_exits_2(cli, tmp_path: Path) -> None:
+    # ENAMETOOLONG here; EACCES for a non-root user on /run/mltune takes the same path.
+    code, _, err = cli("resume", "x" * 300, "--state-dir", str(tmp_path))
+    assert code == 2
+    assert one_line(err) == f"mltune: error: state dir {tmp_path}: File name too long"

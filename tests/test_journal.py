@@ -71,6 +71,24 @@ def test_record_is_on_disk_before_returning(root: RecordingRoot) -> None:
     assert (boot, entries) == (BOOT_ID, [entry(LOOP0, "128")])
 
 
+def test_forget_drops_one_knob_on_disk_and_restore_skips_it(root: RecordingRoot) -> None:
+    # Someone else took the knob over: their value is not ours to undo, even after a crash.
+    j = Journal(STATE, root)
+    j.record(entry(VDA, "8192"))
+    j.record(entry(LOOP0, "128"))
+    j.forget(LOOP0)
+    assert [e["target"] for e in on_disk()["entries"]] == ["vda"]
+    root.writes.clear()
+    assert j.restore() == [f"restored readahead/vda /{VDA} = 8192"]
+    assert root.writes == [(VDA, "8192")]
+
+
+def test_forget_of_an_unknown_knob_leaves_the_file_alone(root: RecordingRoot) -> None:
+    j = Journal(STATE, root)
+    j.forget(VDA)
+    assert not (STATE / "journal.json").exists()
+
+
 def test_restore_writes_originals_newest_first(root: RecordingRoot) -> None:
     j = Journal(STATE, root)
     j.record(entry(VDA, "8192", t=1.0))

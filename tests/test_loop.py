@@ -264,3 +264,97 @@ def test_device_removed_mid_run_is_dropped(fake_root: Root) -> None:
     p.write_text("".join(x for x in p.read_text().splitlines(True) if " loop0 " not in x))
     assert [d.target for d in a.tick()] == ["vda"]
     assert [t.name for t in a.targets] == ["vda"]
+
+
+# -- a knob changed outside mltune: freeze, leave it alone, resume on request ------------
+
+
+def test_outside_write_between_ticks_freezes_the_target_within_one_tick(
+        root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024))
+    a.tick()
+    root.write("sys/fake/a/knob", "64")  # an admin's `echo 64 > read_ahead_kb`
+    d_a, d_b = a.tick()
+    assert set(a.frozen) == {"a"}
+    assert "knob is 64, mltune last wrote 1024" in a.frozen["a"]
+    # The model still wants 1024 for a, but the other party's value stands.
+    assert (d_a.current, d_a.chosen, d_a.written) == (64, 1024, None)
+    assert d_a.note.startswith("frozen")
+    assert (d_b.current, d_b.written, d_b.note) == (1024, None, "")
+    assert audit_lines(state)[-2]["note"].startswith("frozen")
+    assert root.read("sys/fake/a/knob") == "64"
+
+
+def test_frozen_target_is_never_written_again(root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024))
+    a.tick()
+    root.write("sys/fake/a/knob", "64")
+    for _ in range(3):
+        d = a.tick()[0]
+        assert (d.written, d.note.startswith("frozen")) == (None, True)
+    assert [(c.target, c.new) for c in a.driver.applied] == [("a", "1024"), ("b", "1024")]
+    assert root.read("sys/fake/a/knob") == "64"
+
+
+def test_shutdown_leaves_a_frozen_knob_to_whoever_set_it_and_restores_the_others(
+        root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024))
+    a.tick()
+    root.write("sys/fake/a/knob", "64")
+    a.tick()
+    # The journal on disk no longer holds a's original: a crash now would not undo it either.
+    on_disk = json.loads((state / "journal.json").read_text())["entries"]
+    assert [e["target"] for e in on_disk] == ["b"]
+    assert a.shutdown() == ["restored fake/b /sys/fake/b/knob = 4"]
+    assert root.read("sys/fake/a/knob") == "64"
+    assert root.read("sys/fake/b/knob") == "4"
+
+
+def test_resume_file_lifts_the_freeze_and_the_outside_value_becomes_the_original(
+        root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024), names=("a",))
+    a.tick()
+    root.write("sys/fake/a/knob", "64")
+    a.tick()
+    (state / "resume-a").touch()  # what `mltune resume a` leaves
+    a.run(interval=3600, stop=threading.Event(), once=True)
+    assert a.frozen == {}
+    assert not (state / "resume-a").exists()
+    d = audit_lines(state)[-1]
+    assert (d["current"], d["written"], d["note"]) == (64, "1024", "")
+    assert root.read("sys/fake/a/knob") == "1024"
+    assert a.shutdown() == ["restored fake/a /sys/fake/a/knob = 64"]
+
+
+def test_resume_of_a_target_that_is_not_frozen_changes_nothing(
+        root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024), names=("a",))
+    a.tick()
+    assert a.resume("a") is False
+    # Still watching: an outside write after a stray resume is caught.
+    root.write("sys/fake/a/knob", "64")
+    a.tick()
+    assert set(a.frozen) == {"a"}
+
+
+def test_stale_resume_request_does_not_lift_a_later_freeze(root: Root, state: Path) -> None:
+    # `mltune resume a` run while a was not frozen must not pre-approve a future takeover.
+    a = agent(root, state, StubModel(PREFERS_1024), names=("a",))
+    (state / "resume-a").touch()
+    a.run(interval=3600, stop=threading.Event(), once=True)
+    assert not (state / "resume-a").exists()
+    root.write("sys/fake/a/knob", "64")
+    a.run(interval=3600, stop=threading.Event(), once=True)
+    a.run(interval=3600, stop=threading.Event(), once=True)
+    assert set(a.frozen) == {"a"}
+    assert root.read("sys/fake/a/knob") == "64"
+
+
+def test_dry_run_never_freezes(root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024), dry_run=True)
+    a.tick()
+    root.write("sys/fake/a/knob", "64")
+    decisions = a.tick()
+    assert a.frozen == {}
+    assert [(d.written, d.note) for d in decisions] == [(None, "")] * 2
+    assert a.driver.applied == []

@@ -10,53 +10,17 @@ import hashlib
 import json
 import math
 import os
-import random
 import shutil
 from pathlib import Path
 
 import pytest
 from mltune.drivers.readahead import CANDIDATES, FEATURES
 from mltune.errors import ModelError
-from mltune.model import CANDIDATE_FEATURE, Model, ModelMeta
-from mltune.statefile import write_json
+from mltune.model import CANDIDATE_FEATURE, Model
 
 NAMES = (*FEATURES, CANDIDATE_FEATURE)
 SEQ = {"tr_seq_frac": 0.98, "tr_near_frac": 0.97, "ra_kb_log2": 7.0}
 RAND = {"tr_seq_frac": 0.02, "tr_near_frac": 0.01, "ra_kb_log2": 7.0}
-
-
-def _tiny_booster():
-    """A few trees on synthetic rows: sequential access likes large values, random small."""
-    import lightgbm
-    import numpy as np
-
-    rng = random.Random(3)
-    X, y = [], []
-    for _ in range(60):
-        seq = rng.random() < 0.5
-        frac = rng.uniform(0.9, 1.0) if seq else rng.uniform(0.0, 0.1)
-        base = [math.nan] * len(FEATURES)
-        base[FEATURES.index("tr_seq_frac")] = frac
-        for v in CANDIDATES:
-            X.append([*base, math.log2(v)])
-            y.append(math.log2(v) / 12 if seq else 1 - math.log2(v) / 12)
-    params = {"objective": "regression", "num_leaves": 4, "min_data_in_leaf": 5,
-              "learning_rate": 0.3, "num_threads": 1, "verbose": -1, "seed": 1,
-              "deterministic": True}
-    data = lightgbm.Dataset(np.array(X), np.array(y), feature_name=list(NAMES))
-    return lightgbm.train(params, data, 20)
-
-
-@pytest.fixture(scope="module")
-def model_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    d = tmp_path_factory.mktemp("model")
-    text = _tiny_booster().model_to_string()
-    txt = d / "readahead.txt"
-    txt.write_text(text, encoding="utf-8")
-    meta = ModelMeta("readahead", NAMES, CANDIDATES, hashlib.sha256(text.encode()).hexdigest(),
-                     "test", {}, {})
-    write_json(txt.with_suffix(".json"), meta.to_json())
-    return txt, txt.with_suffix(".json")
 
 
 @pytest.fixture

@@ -181,10 +181,13 @@ def restore(
 ) -> None:
     """Put back every original value recorded in the journal (same boot only)."""
     from .journal import Journal
+    from .tracing import remove_stale_instances
 
     _setup_logging(False)
     journal = Journal(state_dir, Root(root))
     notes = journal.recover()
+    notes += [f"removed tracefs instance {n} of a dead agent"
+              for n in remove_stale_instances(Root(root))]
     for line in notes or ["journal empty: nothing to restore"]:
         log.info("%s", line)
 
@@ -194,10 +197,32 @@ def restore(
 _UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
 
 
-def main() -> None:
-    from .lab_cli import register
+@app.command()
+def resume(
+    target: Annotated[str, typer.Argument(help="Frozen target, e.g. loop0.")],
+    state_dir: Annotated[Path, typer.Option(help="State directory of the running agent.")]
+    = Path("/run/mltune"),
+) -> None:
+    """Let the running agent tune TARGET again after someone else changed it (it was frozen).
 
-    register(app)
+    The value set by the other party becomes the new original.
+    """
+    if not state_dir.is_dir():
+        raise Usage(f"state dir {state_dir} does not exist: is an agent running?")
+    if "/" in target or not target:
+        raise Usage(f"target {target!r}: expected a name like loop0")
+    try:
+        (state_dir / f"resume-{target}").touch()
+    except OSError as err:  # EACCES for a non-root user on /run/mltune, ENAMETOOLONG
+        raise Usage(f"state dir {state_dir}: {err.strerror}") from err
+    typer.echo(f"resume requested for {target}; the agent acts on it at its next tick")
+
+
+def main() -> None:
+    from . import lab_cli, report_cli
+
+    lab_cli.register(app)
+    report_cli.register(app)
     try:
         rc = app(standalone_mode=False)
         sys.exit(rc if isinstance(rc, int) else 0)

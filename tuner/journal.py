@@ -79,6 +79,13 @@ class Journal:
         self.entries.append(entry)
         self.save()
 
+    def forget(self, path: str) -> None:
+        """Drop the original of a knob someone else took over: theirs is not ours to undo."""
+        kept = [e for e in self.entries if e.path != path]
+        if len(kept) != len(self.entries):
+            self.entries = kept
+            self.save()
+
     def original(self, path: str) -> str | None:
         return next((e.original for e in self.entries if e.path == path), None)
 

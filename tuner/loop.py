@@ -52,6 +52,8 @@ class Agent:
     audit_path: Path | None
     model_note: str = ""
     last_change: dict[str, float] = field(default_factory=dict)
+    last_written: dict[str, str] = field(default_factory=dict)
+    frozen: dict[str, str] = field(default_factory=dict)  # target → why
     tick_ms: list[float] = field(default_factory=list)
 
     @property
@@ -105,8 +107,29 @@ class Agent:
         log.warning("%s/%s: dropped (%s)", self.driver.name, target.name, err)
         self.targets = [t for t in self.targets if t.name != target.name]
 
+    def _check_outside_write(self, target: Target, current: int) -> None:
+        """Someone else (an admin, another tool) set the knob: back off for good. Their
+        value is theirs: it is not overwritten, and not "restored" at exit either."""
+        mine = self.last_written.get(target.name)
+        if mine is None or str(current) == mine or target.name in self.frozen:
+            return
+        why = f"{self.driver.knob} is {current}, mltune last wrote {mine}: changed outside"
+        self.frozen[target.name] = why
+        if self.journal is not None:
+            self.journal.forget(target.path)
+        log.warning("%s/%s: frozen (%s); `mltune resume %s` lifts it", self.driver.name,
+                    target.name, why, target.name)
+
+    def resume(self, name: str) -> bool:
+        """Lift a freeze: the current value becomes the new original."""
+        if self.frozen.pop(name, None) is None:
+            return False  # not frozen: keep watching for outside writes
+        self.last_written.pop(name, None)
+        return True
+
     def _decide(self, target: Target, o: Observation) -> Decision:
         current = self.driver.current(target)
+        self._check_outside_write(target, current)
         feats = {k: (None if math.isnan(v) else round(v, 4)) for k, v in o.features.items()}
         base = dict(time=o.time, driver=self.driver.name, target=target.name, source=o.source,
                     current=current, features=feats, tick_ms=0.0, dry_run=self.dry_run)
@@ -118,14 +141,17 @@ class Agent:
         best = max(scores, key=lambda v: scores[v])
         value, verdicts = self._check(target, current, best, scores)
         written = None
-        if value != current and not self.dry_run:
+        note = ""
+        if target.name in self.frozen:
+            note = f"frozen, nothing written: {self.frozen[target.name]}"
+        elif value != current and not self.dry_run:
             written = self._apply(target, value)
         elif value != current:
             log.info("%s/%s: would set %s %d → %d (dry run)", self.driver.name, target.name,
                      self.driver.knob, current, value)
         return Decision(**base, best=best, chosen=value, written=written,
                         scores={str(v): round(s, 4) for v, s in scores.items()},
-                        verdicts=[v.to_json() for v in verdicts])
+                        verdicts=[v.to_json() for v in verdicts], note=note)
 
     def _check(self, target: Target, current: int, best: int,
                scores: dict[int, float]) -> tuple[int, list[Verdict]]:
@@ -149,6 +175,7 @@ class Agent:
                                   change.old, time.time()))
         got = self.driver.apply(change)
         self.last_change[target.name] = time.monotonic()
+        self.last_written[target.name] = got
         log.info("%s/%s: %s %s → %s", self.driver.name, target.name, self.driver.knob,
                  change.old, got)
         return got
@@ -163,9 +190,23 @@ class Agent:
         except OSError as err:
             log.warning("audit log %s not written: %s", self.audit_path, err.strerror)
 
+    def poll_resume(self) -> None:
+        """`mltune resume T` drops a file ``resume-T`` in the state directory; the running
+        agent picks it up here (no socket, no signal numbers to remember)."""
+        if self.audit_path is None:
+            return
+        for req in self.audit_path.parent.glob("resume-*"):
+            name = req.name[len("resume-"):]
+            if self.resume(name):
+                log.info("%s/%s: resumed by request", self.driver.name, name)
+            req.unlink(missing_ok=True)
+
     def run(self, interval: float, stop: threading.Event, once: bool = False) -> None:
         next_at = time.monotonic()
         while not stop.is_set():
+            # Every tick, not only while frozen: a request left when nothing was frozen must
+            # be consumed now, not lift a later freeze the user never saw.
+            self.poll_resume()
             self.tick()
             if once or not self.targets:
                 if not self.targets:

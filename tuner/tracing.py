@@ -205,7 +205,7 @@ class TraceSampler:
         for ev in EVENTS:
             if not self.root.exists(f"{TRACEFS}/events/{ev}"):
                 raise MltuneError(f"tracepoint {ev} missing in this kernel")
-        self._remove_stale()
+        remove_stale_instances(self.root)
         os.makedirs(self.root.path(self.instance), exist_ok=True)
         self._open = True
         self.root.write(f"{self.instance}/tracing_on", "0")
@@ -273,12 +273,18 @@ class TraceSampler:
             raise MltuneError(f"cannot mount tracefs at /{TRACEFS}")
         self._mounted = True
 
-    def _remove_stale(self) -> None:
-        base = f"{TRACEFS}/instances"
-        for name in self.root.listdir(base):
-            if not name.startswith(INSTANCE_PREFIX):
-                continue
-            pid = name[len(INSTANCE_PREFIX):]
-            if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
-                # A crashed agent leaves its instance; rmdir also disables its events.
-                os.rmdir(self.root.path(f"{base}/{name}"))
+
+def remove_stale_instances(root: Root) -> list[str]:
+    """Remove tracefs instances left by mltune processes that died (kill -9, OOM). rmdir of
+    an instance also disables its events, so nothing keeps tracing for nobody."""
+    base = f"{TRACEFS}/instances"
+    if not root.exists(base):
+        return []
+    removed = []
+    for name in root.listdir(base):
+        pid = name[len(INSTANCE_PREFIX):]
+        if name.startswith(INSTANCE_PREFIX) and pid.isdigit() \
+                and not os.path.exists(f"/proc/{pid}"):
+            os.rmdir(root.path(f"{base}/{name}"))
+            removed.append(name)
+    return removed
