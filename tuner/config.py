@@ -6,6 +6,7 @@ expected a number in [0, 1], got 'high'``) so a bad file is fixed in one try.
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -50,11 +51,24 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _shown(value: Any) -> str:
+    """A short repr on one line, whatever YAML built (deep lists, aliases, huge ints)."""
+    try:
+        return reprlib.repr(value)
+    except ValueError:  # an int beyond sys.get_int_max_str_digits(), e.g. from 0xfff…
+        return f"<{type(value).__name__} too large to show>"
+
+
+def _key(key: Any) -> str:
+    # A key may hold a newline or any other control character: the error stays one line.
+    return key if isinstance(key, str) and key.isprintable() else _shown(key)
+
+
 def validate(data: Any, schema: dict[str, Any] = SCHEMA, path: str = "") -> None:
     if not isinstance(data, Mapping):
         raise ConfigError(f"{path or 'config'}: expected a mapping, got {type(data).__name__}")
     for key, value in data.items():
-        where = f"{path}.{key}" if path else str(key)
+        where = f"{path}.{_key(key)}" if path else _key(key)
         if key not in schema:
             raise ConfigError(f"{where}: unknown key (valid: {', '.join(schema)})")
         rule = schema[key]
@@ -64,9 +78,13 @@ def validate(data: Any, schema: dict[str, Any] = SCHEMA, path: str = "") -> None
         types, check, desc = rule
         if isinstance(value, bool) and bool not in (types if isinstance(types, tuple)
                                                     else (types,)):
-            raise ConfigError(f"{where}: expected {desc}, got {value!r}")
+            raise ConfigError(f"{where}: expected {desc}, got {_shown(value)}")
         if not isinstance(value, types) or not check(value):
-            raise ConfigError(f"{where}: expected {desc}, got {value!r}")
+            raise ConfigError(f"{where}: expected {desc}, got {_shown(value)}")
+
+
+def _first_line(err: Exception) -> str:
+    return next(iter(str(err).splitlines()), type(err).__name__)
 
 
 def load(path: Path | None) -> dict[str, Any]:
@@ -75,11 +93,23 @@ def load(path: Path | None) -> dict[str, Any]:
     if path is None:
         return base
     try:
-        user = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"{path}: {err.strerror}") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {err.start})") from err
+    try:
+        user = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from err
+        raise ConfigError(f"{path}: not valid YAML ({_first_line(err)})") from err
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as err:
+        # PyYAML's constructors let these out on scalars that look typed but are not
+        # (`2020-13-45`, `!!bool maybe`, `!!timestamp x`: yaml/pyyaml#382, #899), and its
+        # composer recurses once per nesting level.
+        raise ConfigError(f"{path}: not valid YAML ({type(err).__name__}: "
+                          f"{_first_line(err)})") from err
+    if user is None:  # an empty file means defaults; `[]`, `0` or `false` is an error
+        user = {}
     validate(user)
     merged = _merge(base, user)
     rng = merged["drivers"]["readahead"]["policies"]["range"]
