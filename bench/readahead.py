@@ -57,7 +57,7 @@ SWEEP = (4, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 # tuned's throughput-performance profile: [disk] readahead=>4096 (KiB; ">" = only ever raise).
 TUNED_THROUGHPUT_PERFORMANCE = 4096
 AGENT_WARMUP_S = 3.0
-OTHER_IO_MBPS = 2.0  # foreign I/O on the backing disk above this flags a phase as disturbed
+OTHER_IO_MBPS = 5.0  # foreign I/O on the backing disk above this flags a phase as disturbed
 DEFAULT_AGENT_CMD = ("{python} -m mltune run --driver readahead --device {device} "
                      "--interval 1.0 --state-dir {state_dir}")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -185,7 +185,10 @@ def backing_disk(device: str) -> str | None:
     """The whole disk under a loop device's backing file ('vda'); None if there is none
     (e.g. a backing file on btrfs or tmpfs, whose st_dev is not a block device)."""
     backing = Path("/sys/block") / device / "loop" / "backing_file"
-    st_dev = os.stat(backing.read_text().strip()).st_dev
+    try:
+        st_dev = os.stat(backing.read_text().strip()).st_dev
+    except OSError:  # detached, or the backing file was deleted: nothing to watch
+        return None
     node = Path(f"/sys/dev/block/{os.major(st_dev)}:{os.minor(st_dev)}")
     if not node.exists():
         return None
@@ -194,8 +197,8 @@ def backing_disk(device: str) -> str | None:
 
 
 class OtherIO:
-    """Sectors moved on the backing disk minus those moved by our loop device: another
-    workload on the same disk (say, a colleague's benchmark) makes a phase's figures noise."""
+    """Sectors moved on the backing disk minus those moved by our loop device. Another
+    workload on the same disk (say, a colleague's benchmark) disturbs a phase's figures."""
 
     def __init__(self, device: str) -> None:
         self.device, self.disk = device, backing_disk(device)
@@ -513,8 +516,8 @@ def disturbed(report: Report) -> str:
         return f"other workloads on {report.disk}: none seen"
     worst = max(busy, key=lambda b: b[2])
     return (f"WARNING: other I/O on {report.disk} during {len(busy)} of {len(rates)} phase runs "
-            f"(worst {worst[2]:.0f} MB/s in {worst[0]} {worst[1]}): those figures are noise; "
-            "rerun on an idle machine")
+            f"(worst {worst[2]:.0f} MB/s in {worst[0]} {worst[1]}): those figures may be "
+            "disturbed; rerun on an idle machine")
 
 
 def _fmt(value: float | None, spec: str) -> str:

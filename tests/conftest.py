@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from mltune.cli import main
-from mltune.drivers.readahead import CANDIDATES, FEATURES
+from mltune.drivers.readahead import CANDIDATES, MODEL_FEATURES
 from mltune.model import CANDIDATE_FEATURE, ModelMeta
 from mltune.statefile import write_json
 from mltune.sysfs import Root
@@ -76,8 +76,8 @@ def tiny_booster():
     for _ in range(60):
         seq = rng.random() < 0.5
         frac = rng.uniform(0.9, 1.0) if seq else rng.uniform(0.0, 0.1)
-        base = [math.nan] * len(FEATURES)
-        base[FEATURES.index("tr_seq_frac")] = frac
+        base = [math.nan] * len(MODEL_FEATURES)
+        base[MODEL_FEATURES.index("tr_seq_frac")] = frac
         for v in CANDIDATES:
             X.append([*base, math.log2(v)])
             y.append(math.log2(v) / 12 if seq else 1 - math.log2(v) / 12)
@@ -85,7 +85,7 @@ def tiny_booster():
               "learning_rate": 0.3, "num_threads": 1, "verbose": -1, "seed": 1,
               "deterministic": True}
     data = lightgbm.Dataset(np.array(X), np.array(y),
-                            feature_name=[*FEATURES, CANDIDATE_FEATURE])
+                            feature_name=[*MODEL_FEATURES, CANDIDATE_FEATURE])
     return lightgbm.train(params, data, 20)
 
 
@@ -96,7 +96,7 @@ def model_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     text = tiny_booster().model_to_string()
     txt = d / "readahead.txt"
     txt.write_text(text, encoding="utf-8")
-    meta = ModelMeta("readahead", (*FEATURES, CANDIDATE_FEATURE), CANDIDATES,
+    meta = ModelMeta("readahead", (*MODEL_FEATURES, CANDIDATE_FEATURE), CANDIDATES,
                      hashlib.sha256(text.encode()).hexdigest(), "test", {}, {})
     write_json(txt.with_suffix(".json"), meta.to_json())
     return txt, txt.with_suffix(".json")

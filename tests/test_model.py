@@ -14,11 +14,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from mltune.drivers.readahead import CANDIDATES, FEATURES
+from mltune.drivers.readahead import CANDIDATES, MODEL_FEATURES
 from mltune.errors import ModelError
 from mltune.model import CANDIDATE_FEATURE, Model
 
-NAMES = (*FEATURES, CANDIDATE_FEATURE)
+NAMES = (*MODEL_FEATURES, CANDIDATE_FEATURE)
 SEQ = {"tr_seq_frac": 0.98, "tr_near_frac": 0.97, "ra_kb_log2": 7.0}
 RAND = {"tr_seq_frac": 0.02, "tr_near_frac": 0.01, "ra_kb_log2": 7.0}
 
@@ -33,7 +33,7 @@ def files(model_files: tuple[Path, Path], tmp_path: Path) -> tuple[Path, Path]:
 
 
 def load(files: tuple[Path, Path], driver: str = "readahead",
-         features: tuple[str, ...] = FEATURES) -> Model:
+         features: tuple[str, ...] = MODEL_FEATURES) -> Model:
     return Model.load(files[0], files[1], driver, features)
 
 
@@ -62,12 +62,12 @@ def test_tampered_model_text_fails_the_sha256_check(files: tuple[Path, Path]) ->
 
 def test_driver_with_other_features_is_a_schema_mismatch(files: tuple[Path, Path]) -> None:
     with pytest.raises(ModelError, match="schema"):
-        load(files, features=FEATURES[:-1])
+        load(files, features=MODEL_FEATURES[:-1])
 
 
 def test_same_features_in_another_order_is_a_schema_mismatch(files: tuple[Path, Path]) -> None:
     with pytest.raises(ModelError, match="differences: order"):
-        load(files, features=(FEATURES[1], FEATURES[0], *FEATURES[2:]))
+        load(files, features=(MODEL_FEATURES[1], MODEL_FEATURES[0], *MODEL_FEATURES[2:]))
 
 
 @pytest.mark.parametrize("which", [0, 1], ids=["text", "metadata"])

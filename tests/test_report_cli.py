@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from mltune.drivers.readahead import FEATURES
+from mltune.drivers.readahead import FEATURES, MODEL_FEATURES
 from mltune.journal import Entry, Journal
 from mltune.model import Model
 from mltune.sysfs import Root
@@ -73,7 +73,7 @@ def test_explain_a_write_names_scores_policies_and_the_features_that_pushed(
                         "  policy min_gain: allow (predicted gain +0.350)"]
     assert feats.startswith("  features that pushed hardest for 1024: ")
     # The tiny model learned from the sequential fraction: it leads, pushing towards 1024.
-    contrib = Model.load(*model_files, "readahead", FEATURES).contributions(
+    contrib = Model.load(*model_files, "readahead", MODEL_FEATURES).contributions(
         {f: SEQ.get(f, math.nan) for f in FEATURES}, 1024)
     assert max(contrib, key=lambda f: abs(contrib[f])) == "tr_seq_frac"
     assert feats.split(": ", 1)[1].startswith(f"tr_seq_frac=0.98 ({contrib['tr_seq_frac']:+.2f})")

@@ -56,7 +56,7 @@ def _load_model(name: str, driver: Any, path: str | None) -> tuple[Any, str]:
 
     txt, meta = (Path(path), Path(path).with_suffix(".json")) if path else shipped_paths(name)
     try:
-        return Model.load(txt, meta, name, driver.features), ""
+        return Model.load(txt, meta, name, driver.model_features), ""
     except ModelError as err:
         return None, str(err)
 

@@ -57,7 +57,8 @@ class Driver(Protocol):
 
     name: str
     knob: str
-    features: Sequence[str]
+    features: Sequence[str]  # everything observed (and audited)
+    model_features: Sequence[str]  # the subset a model takes, in its input order
 
     def availability(self) -> Availability: ...
 
