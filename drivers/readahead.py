@@ -125,8 +125,10 @@ class ReadaheadDriver:
             feats.update(_trace_features(stats) if traced is not None
                          else dict.fromkeys(TRACE_FEATURES, NAN))
             source = "tracefs" if traced is not None else "proc"
-            window = self.window_s * self._sampler.windows if self._sampler else 0.0
-            out[t.name] = Observation(t.name, time.time(), feats, source, window)
+            window = self._sampler.slept if self._sampler else 0.0
+            reads = feats["rd_iops"]
+            active = (not math.isnan(reads) and reads > 0) or bool(stats and stats.accesses)
+            out[t.name] = Observation(t.name, time.time(), feats, source, window, active)
         return out
 
     def _system_features(self, now: float, vm: dict[str, int]) -> dict[str, float]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -115,13 +116,25 @@ def test_more_interleaved_streams_than_heads_fall_back_to_random() -> None:
 
 
 def test_sequential_mmap_faults_one_window_apart_are_a_stream_not_near() -> None:
-    # A sequential mmap reader faults once per readahead window (the window is mapped at once).
+    # A sequential mmap reader faults once per readahead window (the window is mapped at
+    # once); the async readahead events of that file tell the window.
     window = STREAM_GAP_PAGES // 2
     assert window > NEAR_GAP_PAGES
-    lines = [fault(100 + i * 1e-3, 0x4e, i * window) for i in range(100)]
+    lines = [ra(99.9, "async", 0x4e, window)]
+    lines += [fault(100 + i * 1e-3, 0x4e, i * window) for i in range(100)]
     s = summarize(text(lines))[LOOP0]
     assert s.seq_frac == pytest.approx(1.0)
     assert s.near_frac == pytest.approx(0.0)
+    assert s.run_pages >= 99 * window
+
+
+def test_random_faults_within_a_large_tolerance_are_not_a_stream() -> None:
+    # mmap random reads show no readahead events: without a window, jumps of hundreds of
+    # pages are jumps, however many faults a file gets.
+    lines = [fault(100 + i * 1e-3, 0x4e, (i * 7919 * 37) % 8192) for i in range(200)]
+    s = summarize(text(lines))[LOOP0]
+    assert s.seq_frac < 0.15
+    assert s.run_pages < 4
 
 
 def test_sub_page_reads_of_the_same_page_count_as_sequential() -> None:
@@ -177,14 +190,16 @@ def _sampler_with_buffer(root: Root, monkeypatch: pytest.MonkeyPatch, windows: l
     sampler = TraceSampler(root, {"vda": [VDA]}, window_s=0.0, read_limit=read_limit)
     inst = root.path(sampler.instance)
     os.makedirs(inst)
-    for name in ("trace", "tracing_on"):
+    for name in ("trace_pipe", "tracing_on"):
         (inst / name).write_text("")
     pending = list(windows)
 
     def record(_: float) -> None:
-        (inst / "trace").write_text(pending.pop(0), encoding="ascii")
+        # trace_pipe is consumed by reading; a plain file stands in, rewritten per window.
+        (inst / "trace_pipe").write_text(pending.pop(0), encoding="ascii")
 
-    monkeypatch.setattr(tracing, "time", SimpleNamespace(sleep=record))
+    monkeypatch.setattr(tracing, "time", SimpleNamespace(sleep=record,
+                                                         perf_counter=time.perf_counter))
     return sampler
 
 

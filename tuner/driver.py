@@ -31,6 +31,7 @@ class Observation:
     features: Mapping[str, float]
     source: str  # where the access-pattern features came from: "tracefs" or "proc"
     window_s: float = 0.0  # time spent in a sampling window (excluded from tick cost)
+    active: bool = True  # False: the target did nothing this tick, nothing to judge from
 
 
 @dataclass(frozen=True)

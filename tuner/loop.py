@@ -8,7 +8,7 @@ import math
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +80,7 @@ class Agent:
         # Tick cost excludes the sampling window, during which the agent only sleeps.
         tick_ms = (time.perf_counter() - t0 - window) * 1000
         self.tick_ms.append(tick_ms)
-        out = [Decision(**{**asdict(d), "tick_ms": round(tick_ms, 3)}) for d in out]
+        out = [replace(d, tick_ms=round(tick_ms, 3)) for d in out]
         self._audit(out)
         return out
 
@@ -136,6 +136,10 @@ class Agent:
         if self.model is None:
             return Decision(**base, best=None, chosen=current, written=None, scores={},
                             verdicts=[], note=f"no model, nothing written: {self.model_note}")
+        if not o.active:
+            # No reads, no evidence: whatever the model says about an idle device is noise.
+            return Decision(**base, best=None, chosen=current, written=None, scores={},
+                            verdicts=[], note="idle this tick: kept")
         candidates = self.driver.candidates(target)
         scores = self.model.score(o.features, candidates)
         best = max(scores, key=lambda v: scores[v])
@@ -186,7 +190,8 @@ class Agent:
         try:
             with open(self.audit_path, "a", encoding="utf-8") as f:
                 for d in decisions:
-                    f.write(json.dumps(asdict(d), separators=(",", ":")) + "\n")
+                    # vars(), not asdict(): asdict deep-copies every feature, every tick.
+                    f.write(json.dumps(vars(d), separators=(",", ":")) + "\n")
         except OSError as err:
             log.warning("audit log %s not written: %s", self.audit_path, err.strerror)
 

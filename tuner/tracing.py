@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 
 from .errors import MltuneError
-from .sysfs import Root
+from .sysfs import Root, translate
 
 EVENTS = (
     "filemap/mm_filemap_get_pages",
@@ -44,7 +44,7 @@ _ACCESS = re.compile(
     r" (\d+\.\d+): mm_filemap_(get_pages|fault): dev=(\d+):(\d+) ino=([0-9a-f]+) "
     r"ofs=(\d+)(?:-(\d+))?")
 _RA = re.compile(
-    r": page_cache_(sync|async)_ra: dev=(\d+):(\d+) ino=[0-9a-f]+ index=\d+ req_count=\d+ "
+    r": page_cache_(sync|async)_ra: dev=(\d+):(\d+) ino=([0-9a-f]+) index=\d+ req_count=\d+ "
     r"order=\d+ size=\d+ async_size=\d+ ra_pages=(\d+)")
 
 
@@ -78,6 +78,12 @@ class TraceStats:
 def summarize(text: str) -> dict[tuple[int, int], TraceStats]:
     """Turn the text of a trace buffer into per-device statistics (pure, for tests)."""
     per_dev: dict[tuple[int, int], _Acc] = {}
+    # Readahead events first: they give each file's readahead window, which is how far
+    # apart the faults of a sequential mmap reader land.
+    for kind, major, minor, ino, ra_pages in _RA.findall(text):
+        dev = (int(major), int(minor))
+        acc = per_dev.get(dev) or per_dev.setdefault(dev, _Acc())
+        acc.ra(int(ino, 16), int(ra_pages), kind == "sync")
     for ts, kind, major, minor, ino, a, b in _ACCESS.findall(text):
         dev = (int(major), int(minor))
         acc = per_dev.get(dev) or per_dev.setdefault(dev, _Acc())
@@ -91,14 +97,6 @@ def summarize(text: str) -> dict[tuple[int, int], TraceStats]:
             acc.faults += 1
         acc.times.append(float(ts))
         acc.stream(int(ino, 16), start, end)
-    for kind, major, minor, ra_pages in _RA.findall(text):
-        dev = (int(major), int(minor))
-        acc = per_dev.get(dev) or per_dev.setdefault(dev, _Acc())
-        acc.ra_pages.append(int(ra_pages))
-        if kind == "sync":
-            acc.sync += 1
-        else:
-            acc.asyn += 1
     return {dev: acc.stats() for dev, acc in per_dev.items()}
 
 
@@ -115,6 +113,16 @@ class _Acc:
         self.heads: dict[int, list[list[int]]] = {}  # inode → [[next page, run start], ...]
         self.runs: list[int] = []  # lengths in pages of closed runs
         self.ra_pages: list[int] = []
+        self.window: dict[int, int] = {}  # inode → largest readahead window seen (pages)
+
+    def ra(self, ino: int, ra_pages: int, sync: bool) -> None:
+        self.ra_pages.append(ra_pages)
+        if sync:
+            self.sync += 1
+        else:
+            self.asyn += 1
+        if ra_pages > self.window.get(ino, 0):
+            self.window[ino] = ra_pages
 
     def stream(self, ino: int, start: int, end: int) -> None:
         heads = self.heads.get(ino)
@@ -129,9 +137,11 @@ class _Acc:
         self.gaps_n += 1
         self.gap_sum += math.log2(1 + abs(gap))
         # mmap faults of a sequential stream land one readahead window apart (the window
-        # is mapped at once), so "stream" tolerates gaps up to the largest window we set;
-        # "near" is the strict, readahead-blind version.
-        if -1 <= gap <= STREAM_GAP_PAGES:
+        # is mapped at once), so a stream may skip up to two windows of its file. A fixed
+        # large tolerance would not do: random readers with several faults per file would
+        # then look sequential. "near" is the strict, readahead-blind version.
+        tolerance = min(max(NEAR_GAP_PAGES, 2 * self.window.get(ino, 0)), STREAM_GAP_PAGES)
+        if -1 <= gap <= tolerance:
             self.seq += 1
             if gap <= NEAR_GAP_PAGES:
                 self.near += 1
@@ -190,7 +200,8 @@ class TraceSampler:
         self.instance = f"{TRACEFS}/instances/{INSTANCE_PREFIX}{os.getpid()}"
         self._mounted = False
         self._open = False
-        self.windows = 0  # windows recorded by the last sample() (for cost accounting)
+        self.windows = 0  # windows recorded by the last sample()
+        self.slept = 0.0  # wall time the last sample() slept: not the agent's cost
 
     def available(self) -> tuple[bool, str]:
         if not self.root.exists(TRACEFS):
@@ -221,6 +232,7 @@ class TraceSampler:
         """Record one window; if no target was accessed in it, record one more. Workloads
         pause between requests (fio between its jobs, servers between clients), and one
         empty window should not read as "idle"."""
+        self.slept = 0.0
         out = self._window(self.window_s)
         self.windows = 1
         if sum(s.accesses for s in out.values()) < SPARSE_ACCESSES:
@@ -231,16 +243,13 @@ class TraceSampler:
         return out
 
     def _window(self, seconds: float) -> dict[str, TraceStats]:
-        """Clear, record for ``seconds``, stop, parse. Returns stats per device name."""
-        self.root.truncate(f"{self.instance}/trace")
+        """Record for ``seconds``, stop, drain. Returns stats per device name."""
         self.root.write(f"{self.instance}/tracing_on", "1")
+        t0 = time.perf_counter()
         time.sleep(seconds)
+        self.slept += time.perf_counter() - t0
         self.root.write(f"{self.instance}/tracing_on", "0")
-        with open(self.root.path(f"{self.instance}/trace"), encoding="ascii",
-                  errors="replace") as f:
-            # Reading the trace file makes the kernel format each event; reading a bounded
-            # prefix bounds that cost whatever the buffer holds.
-            text = f.read(self.read_limit)
+        text = self._drain()
         # A bounded read can end mid-line: keep whole lines only.
         stats = summarize(text[: text.rfind("\n") + 1])
         by_dev = {d: name for name, nums in self.devices.items() for d in nums}
@@ -252,6 +261,35 @@ class TraceSampler:
                 if name not in out or s.accesses > out[name].accesses:
                     out[name] = s
         return out
+
+    def _drain(self) -> str:
+        """Consume the buffer through ``trace_pipe``; return at most ``read_limit`` of it.
+
+        Clearing with ``echo > trace`` costs ~20 ms per call on this kernel (it waits for
+        every CPU); a consuming read leaves the buffer empty for the next window at the cost
+        of formatting what it holds, which the small buffer bounds.
+        """
+        path = self.root.path(f"{self.instance}/trace_pipe")
+        chunks: list[bytes] = []
+        kept = 0
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError as err:
+            raise translate(err, path) from err
+        try:
+            while True:
+                try:
+                    chunk = os.read(fd, 65536)
+                except BlockingIOError:
+                    break  # empty
+                if not chunk:
+                    break
+                if kept < self.read_limit:
+                    chunks.append(chunk)
+                    kept += len(chunk)
+        finally:
+            os.close(fd)
+        return b"".join(chunks)[: self.read_limit].decode("ascii", "replace")
 
     def close(self) -> None:
         if self._open:
