@@ -292,6 +292,7 @@ class Agent:
 def run_mltune(s: Session) -> tuple[RegimeRun, AgentStats | None]:
     """Run the phases with the agent deciding; the knob starts at the device default."""
     s.lab.set_read_ahead_kb(_need(s.lab.original_read_ahead_kb))
+    before = s.lab.get_read_ahead_kb()  # what SIGTERM must put back
     state_dir = Path(tempfile.mkdtemp(prefix="mltune-bench-agent-"))
     agent = Agent(agent_command(s.args.agent_cmd, s.lab.device, state_dir), state_dir)
     try:
@@ -302,14 +303,13 @@ def run_mltune(s: Session) -> tuple[RegimeRun, AgentStats | None]:
         time.sleep(AGENT_WARMUP_S)
         if not agent.alive():
             return RegimeRun("mltune", (), error=f"agent exited: {agent.log_tail()}"), None
-        return _measure_agent(s, agent)
+        return _measure_agent(s, agent, before)
     finally:
         agent.stop()
         shutil.rmtree(state_dir)
 
 
-def _measure_agent(s: Session, agent: Agent) -> tuple[RegimeRun, AgentStats]:
-    before = s.lab.get_read_ahead_kb()
+def _measure_agent(s: Session, agent: Agent, before: int) -> tuple[RegimeRun, AgentStats]:
     cpu0, wall0 = agent.cpu_seconds(), time.monotonic()
     regime = run_phases(s, "mltune", [None] * len(s.phases))
     # Read /proc before poll(): until reaped, a dead agent is a zombie whose stat still reads.
@@ -317,6 +317,7 @@ def _measure_agent(s: Session, agent: Agent) -> tuple[RegimeRun, AgentStats]:
     rss = agent.peak_rss_mb()
     early = not agent.alive()
     exit_code = agent.stop()
+    # agent.stop() waited for the exit, so the agent's restore has happened by now.
     audit_path = agent.state_dir / "audit.jsonl"
     if audit_path.exists():
         shutil.copyfile(audit_path, s.args.json.with_suffix(".audit.jsonl"))
