@@ -358,3 +358,29 @@ def test_dry_run_never_freezes(root: Root, state: Path) -> None:
     assert a.frozen == {}
     assert [(d.written, d.note) for d in decisions] == [(None, "")] * 2
     assert a.driver.applied == []
+
+
+def test_unwritable_state_dir_means_no_write_and_the_agent_keeps_running(
+        root: Root, state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A full or read-only state dir: the original cannot be journaled, so it is not written.
+    import mltune.journal as journal_mod
+
+    def full(*_: object, **__: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(journal_mod, "write_json", full)
+    a = agent(root, state, StubModel(PREFERS_1024))
+    assert a.tick() == []
+    assert root.read("sys/fake/a/knob") == "4"
+    assert a.journal is not None and a.journal.entries == []
+
+
+def test_frozen_targets_are_in_the_state_file_for_status(root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024))
+    a.tick()
+    root.write("sys/fake/a/knob", "64")  # an admin
+    a.tick()
+    saved = json.loads((state / "state.json").read_text())
+    assert list(saved["frozen"]) == ["a"]
+    a.resume("a")
+    assert json.loads((state / "state.json").read_text())["frozen"] == {}

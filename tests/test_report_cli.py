@@ -147,8 +147,8 @@ def test_explain_of_a_torn_audit_line_exits_2_naming_the_line(cli, state: Path) 
     assert one_line(err).startswith(f"mltune: error: {state}/audit.jsonl:2: not JSON")
 
 
-def test_explain_reads_what_a_real_dry_run_wrote_first_tick_is_idle(cli, root_copy: Path, state: Path,
-                                                 model_files: tuple[Path, Path]) -> None:
+def test_explain_reads_what_a_real_dry_run_wrote_first_tick_is_idle(
+        cli, root_copy: Path, state: Path, model_files: tuple[Path, Path]) -> None:
     code, _, err = cli("run", "--driver", "readahead", "--device", "loop0", "--dry-run",
                        "--once", "--root", str(root_copy), "--state-dir", str(state),
                        "--model", str(model_files[0]))
@@ -180,7 +180,7 @@ def test_status_json_has_live_value_original_and_last_decision(
     assert code == 0, err
     loop0, vda = json.loads(out)
     assert loop0 == {"target": "readahead/loop0", "current": "1024", "original": "128",
-                     "changed_by_mltune": True,
+                     "changed_by_mltune": True, "frozen": None,
                      "last_decision": {"time": 1.7e9, "current": 128, "chosen": 1024,
                                        "written": "1024", "note": ""}}
     assert (vda["target"], vda["current"], vda["original"], vda["changed_by_mltune"]) == (

@@ -57,8 +57,15 @@ class Journal:
             raise StateError(f"journal {self.path} is corrupt ({err})") from err
 
     def save(self) -> None:
-        write_json(self.path, {"format": FORMAT, "version": VERSION, "boot_id": self.boot_id,
-                               "entries": [asdict(e) for e in self.entries]})
+        """Raises StateError if the state directory is unwritable or full: the caller must
+        then not write the knob, since its original could not be kept."""
+        try:
+            write_json(self.path, {"format": FORMAT, "version": VERSION,
+                                   "boot_id": self.boot_id,
+                                   "entries": [asdict(e) for e in self.entries]})
+        except OSError as err:
+            raise StateError(f"journal {self.path} not saved ({err.strerror}); "
+                             "not writing knobs whose originals cannot be kept") from err
 
     def recover(self) -> list[str]:
         """At start: restore what a crashed run left (same boot), else discard it."""
@@ -77,7 +84,11 @@ class Journal:
         if any(e.path == entry.path for e in self.entries):
             return
         self.entries.append(entry)
-        self.save()
+        try:
+            self.save()
+        except StateError:
+            self.entries.pop()  # not on disk, so not recorded
+            raise
 
     def forget(self, path: str) -> None:
         """Drop the original of a knob someone else took over: theirs is not ours to undo."""
@@ -107,5 +118,8 @@ class Journal:
                 notes.append(f"could not restore {e.driver}/{e.target}: {err}")
                 keep.append(e)
         self.entries = list(reversed(keep))
-        self.save()
+        try:
+            self.save()
+        except StateError as err:
+            notes.append(str(err))
         return notes

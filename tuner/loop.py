@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -18,6 +19,7 @@ from .driver import Driver, Observation, Target
 from .errors import DeviceGone, MltuneError
 from .journal import Entry, Journal
 from .model import Model
+from .statefile import write_json
 
 log = logging.getLogger("mltune")
 
@@ -115,16 +117,29 @@ class Agent:
             return
         why = f"{self.driver.knob} is {current}, mltune last wrote {mine}: changed outside"
         self.frozen[target.name] = why
+        self._save_state()
         if self.journal is not None:
             self.journal.forget(target.path)
         log.warning("%s/%s: frozen (%s); `mltune resume %s` lifts it", self.driver.name,
                     target.name, why, target.name)
+
+    def _save_state(self) -> None:
+        """What `mltune status` shows of the running agent (frozen targets)."""
+        if self.audit_path is None:
+            return
+        try:
+            write_json(self.audit_path.parent / "state.json",
+                       {"format": "mltune-state", "version": 1, "pid": os.getpid(),
+                        "driver": self.driver.name, "frozen": dict(self.frozen)})
+        except OSError as err:
+            log.warning("state file not written: %s", err.strerror)
 
     def resume(self, name: str) -> bool:
         """Lift a freeze: the current value becomes the new original."""
         if self.frozen.pop(name, None) is None:
             return False  # not frozen: keep watching for outside writes
         self.last_written.pop(name, None)
+        self._save_state()
         return True
 
     def _decide(self, target: Target, o: Observation) -> Decision:

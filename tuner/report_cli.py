@@ -113,6 +113,17 @@ def explain(
         typer.echo(_sentence(d, _contributions(models[name], d, 4)))
 
 
+def _frozen(state_dir: Path) -> dict[str, str]:
+    """driver/target → reason, from the running agent's state file (absent: none frozen)."""
+    try:
+        raw = json.loads((state_dir / "state.json").read_text(encoding="utf-8"))
+        return {f"{raw['driver']}/{t}": why for t, why in raw.get("frozen", {}).items()}
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise MltuneError(f"{state_dir / 'state.json'}: unreadable ({err})") from err
+
+
 def status(
     state_dir: StateDir = Path("/run/mltune"),
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
@@ -131,6 +142,7 @@ def status(
             last[f"{d['driver']}/{d['target']}"] = d
     except MltuneError:
         pass  # no audit log yet: the journal alone still says what to restore
+    frozen = _frozen(state_dir)
     rows = []
     for key in sorted(set(last) | {f"{e.driver}/{e.target}" for e in entries}):
         d = last.get(key)
@@ -139,6 +151,7 @@ def status(
         rows.append({"target": key, "current": live.read(path, fallback=None),
                      "original": entry.original if entry else None,
                      "changed_by_mltune": entry is not None,
+                     "frozen": frozen.get(key),
                      "last_decision": None if d is None else {
                          k: d.get(k) for k in ("time", "current", "chosen", "written", "note")}})
     if json_out:
@@ -151,6 +164,8 @@ def status(
         decided = ("none recorded" if ld is None
                    else f"{_when(ld['time'])}: {ld['current']} → {ld['chosen']}")
         typer.echo(f"{r['target']:<16} current {current:<6} {orig:<14} last decision {decided}")
+        if r["frozen"]:
+            typer.echo(f"{'':<16} FROZEN: {r['frozen']}")
     if not rows:
         typer.echo(f"no decisions recorded in {state_dir}")
 
