@@ -35,6 +35,7 @@ FEATURES: tuple[str, ...] = (
     "psi_io_some", "psi_mem_some", "mem_avail_frac",
     "tr_rate_log2", "tr_fault_frac", "tr_seq_frac", "tr_near_frac", "tr_log_gap",
     "tr_req_pages", "tr_files", "tr_async_frac", "tr_ra_pages_log2", "tr_run_pages_log2",
+    "psi_mem_full", "psi_io_full",  # for the pressure guard (policies), not a model input
 )
 TRACE_FEATURES = tuple(f for f in FEATURES if f.startswith("tr_"))
 # What the model sees: the current value, the request size and the access-pattern features.
@@ -146,6 +147,8 @@ class ReadaheadDriver:
         total = meminfo.get("MemTotal", 0)
         feats["psi_io_some"] = io.get("some_avg10", NAN)
         feats["psi_mem_some"] = mem.get("some_avg10", NAN)
+        feats["psi_io_full"] = io.get("full_avg10", NAN)
+        feats["psi_mem_full"] = mem.get("full_avg10", NAN)
         feats["mem_avail_frac"] = meminfo.get("MemAvailable", 0) / total if total else NAN
         return feats
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
+
+# How far back ``Proposal.recent_changes`` needs to reach (the per-hour change limit).
+RECENT_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,12 @@ class Proposal:
     scores: Mapping[int, float]  # predicted fraction of best throughput per candidate
     now: float  # monotonic seconds
     last_change: float | None  # monotonic time of mltune's last write to this target
+    # Monotonic times of mltune's writes to this target, newest last (at least the last
+    # RECENT_S seconds; older entries may be present and are ignored).
+    recent_changes: tuple[float, ...] = ()
+    # System pressure in percent, e.g. "memory_full_avg10", "io_full_avg10" (PSI, see
+    # Documentation/accounting/psi.rst); missing or NaN means unknown.
+    pressure: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

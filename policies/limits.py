@@ -1,11 +1,13 @@
-"""The policies every driver gets: allowed range, minimum predicted gain, cooldown."""
+"""The policies every driver gets: allowed range, largest step, cooldown, changes per hour,
+pressure guard, minimum predicted gain."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .base import Proposal, Verdict
+from .base import RECENT_S, Proposal, Verdict
 
 
 @dataclass(frozen=True)
@@ -65,3 +67,88 @@ class Cooldown:
             return Verdict(self.name, "deny", p.current,
                            f"last change {since:.1f}s ago < {self.seconds:g}s")
         return Verdict(self.name, "allow", p.value, f"last change {since:.1f}s ago")
+
+
+@dataclass(frozen=True)
+class MaxStep:
+    """Move at most ``factor`` times up or down from the current value in one change
+    (readahead works in powers of two, so the step is multiplicative). A small factor trades
+    settle time for caution: at factor 4, going from 4 to 4096 takes five changes.
+
+    The step is measured from the current value brought into [low, high] (the allowed range):
+    from 0 (readahead off) a multiple would stay 0 for ever, and from a hand-set value outside
+    the range a step could stop short of the range and write outside it."""
+
+    factor: float
+    low: int = 1
+    high: int | None = None
+    name: str = "max_step"
+
+    def check(self, p: Proposal) -> Verdict:
+        if p.value == p.current:
+            return Verdict(self.name, "allow", p.value, "no change proposed")
+        base = max(p.current, self.low, 1)
+        if self.high is not None:
+            base = min(base, self.high)
+        origin = "" if base == p.current else \
+            f" (measured from {base}, the allowed value nearest {p.current})"
+        up = math.floor(base * self.factor)
+        down = math.ceil(base / self.factor)
+        if p.value > up:
+            return Verdict(self.name, "clamp", up, f"{p.current} to {p.value} is more than "
+                           f"{self.factor:g}x up: clamped to {up}{origin}")
+        if p.value < down:
+            return Verdict(self.name, "clamp", down, f"{p.current} to {p.value} is more than "
+                           f"{self.factor:g}x down: clamped to {down}{origin}")
+        return Verdict(self.name, "allow", p.value,
+                       f"within {self.factor:g}x of {base}: [{down}, {up}]")
+
+
+@dataclass(frozen=True)
+class MaxChangesPerHour:
+    """At most ``limit`` writes per target in any sliding window of an hour: a write exactly
+    an hour old no longer counts."""
+
+    limit: int
+    name: str = "max_changes_per_hour"
+
+    def check(self, p: Proposal) -> Verdict:
+        if p.value == p.current:
+            return Verdict(self.name, "allow", p.value, "no change proposed")
+        recent = sorted(t for t in p.recent_changes if p.now - t < RECENT_S)
+        if len(recent) >= self.limit:
+            # Allowed again once enough of the oldest writes have left the window.
+            wait = recent[len(recent) - self.limit] + RECENT_S - p.now
+            return Verdict(self.name, "deny", p.current,
+                           f"{len(recent)} of {self.limit} changes in the last hour; "
+                           f"next allowed in {wait:.1f}s")
+        return Verdict(self.name, "allow", p.value,
+                       f"{len(recent)} of {self.limit} changes in the last hour")
+
+
+@dataclass(frozen=True)
+class PressureGuard:
+    """Hands off while the system is thrashing: no change while PSI "full avg10" memory or
+    I/O pressure (percent of time every task stalled) is at or above its threshold. Pressure
+    that is unknown (no /proc/pressure, kernel without CONFIG_PSI) does not block."""
+
+    memory_full_avg10: float
+    io_full_avg10: float
+    name: str = "pressure"
+
+    def check(self, p: Proposal) -> Verdict:
+        if p.value == p.current:
+            return Verdict(self.name, "allow", p.value, "no change proposed")
+        over, seen = [], []
+        for key, label, limit in (("memory_full_avg10", "memory", self.memory_full_avg10),
+                                  ("io_full_avg10", "io", self.io_full_avg10)):
+            v = p.pressure.get(key, math.nan)
+            if math.isnan(v):
+                seen.append(f"{label} full avg10 unknown")
+            elif v >= limit:
+                over.append(f"{label} full avg10 {v:.1f}% >= {limit:g}%")
+            else:
+                seen.append(f"{label} full avg10 {v:.1f}% < {limit:g}%")
+        if over:
+            return Verdict(self.name, "deny", p.current, f"hands off: {', '.join(over)}")
+        return Verdict(self.name, "allow", p.value, ", ".join(seen))

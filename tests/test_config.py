@@ -23,7 +23,9 @@ def test_defaults_load_and_pass_their_own_validation() -> None:
     ra = cfg["drivers"]["readahead"]
     assert ra["exclude"] == ["loop*", "zram*", "ram*"]
     assert ra["policies"] == {"range": {"min": 4, "max": 4096}, "min_gain": 0.05,
-                              "cooldown_s": 0.9}
+                              "cooldown_s": 0.9, "max_step_factor": 1024,
+                              "max_changes_per_hour": 120,
+                              "pressure": {"memory_full_avg10": 60, "io_full_avg10": 100}}
 
 
 def test_user_file_overrides_one_key_and_keeps_the_rest(tmp_path: Path) -> None:
@@ -105,3 +107,42 @@ def test_yaml_syntax_error_is_one_line(tmp_path: Path) -> None:
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="No such file or directory"):
         configmod.load(tmp_path / "absent.yaml")
+
+
+# -- max step, changes per hour, pressure guard ------------------------------------------
+
+
+def policies_file(tmp_path: Path, body: str) -> Path:
+    return user_file(tmp_path, "drivers:\n  readahead:\n    policies:\n" + body)
+
+
+def test_one_pressure_threshold_overrides_and_the_other_keeps_its_default(
+        tmp_path: Path) -> None:
+    cfg = configmod.load(policies_file(tmp_path, "      pressure: {io_full_avg10: 80.5}\n"
+                                                 "      max_step_factor: 4\n"
+                                                 "      max_changes_per_hour: 10\n"))
+    p = cfg["drivers"]["readahead"]["policies"]
+    assert p["pressure"] == {"memory_full_avg10": 60, "io_full_avg10": 80.5}
+    assert (p["max_step_factor"], p["max_changes_per_hour"]) == (4, 10)
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ("max_step_factor: 1", "max_step_factor: expected a number in (1, 1048576], got 1"),
+    ("max_step_factor: .nan", "max_step_factor: expected a number in (1, 1048576], got nan"),
+    ("max_step_factor: big", "max_step_factor: expected a number in (1, 1048576], got 'big'"),
+    ("max_changes_per_hour: 0", "max_changes_per_hour: expected an integer >= 1, got 0"),
+    ("max_changes_per_hour: 2.5", "max_changes_per_hour: expected an integer >= 1, got 2.5"),
+    ("max_changes_per_hour: true", "max_changes_per_hour: expected an integer >= 1, got True"),
+    ("pressure: {memory_full_avg10: 0}",
+     "pressure.memory_full_avg10: expected a percentage in (0, 100], got 0"),
+    ("pressure: {io_full_avg10: 101}",
+     "pressure.io_full_avg10: expected a percentage in (0, 100], got 101"),
+    ("pressure: {io_full: 50}", "pressure.io_full: unknown key (valid: memory_full_avg10, "
+                                "io_full_avg10)"),
+    ("pressure: 60", "pressure: expected a mapping, got int"),
+])
+def test_new_policy_keys_are_checked_and_named_with_their_path(
+        tmp_path: Path, body: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        configmod.load(policies_file(tmp_path, f"      {body}\n"))
+    assert str(info.value) == f"drivers.readahead.policies.{message}"

@@ -6,16 +6,19 @@ import json
 import math
 import shutil
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
+from mltune import config as configmod
+from mltune.cli import _policies
 from mltune.driver import Availability, Change, Observation, Target
 from mltune.drivers.readahead import ReadaheadDriver
 from mltune.errors import DeviceGone, ValueRejected
 from mltune.journal import Journal
 from mltune.loop import Agent
-from mltune.policies.limits import AllowedRange, Cooldown, MinGain
+from mltune.policies.limits import AllowedRange, Cooldown, MaxChangesPerHour, MinGain
 from mltune.sysfs import Root
 
 AUDIT_KEYS = {"time", "driver", "target", "current", "chosen", "written", "scores",
@@ -384,3 +387,99 @@ def test_frozen_targets_are_in_the_state_file_for_status(root: Root, state: Path
     assert list(saved["frozen"]) == ["a"]
     a.resume("a")
     assert json.loads((state / "state.json").read_text())["frozen"] == {}
+
+
+# -- the configured policy chain: step, changes per hour, pressure ------------------------
+
+
+class PressuredDriver(FakeDriver):
+    """The fake driver, observing PSI "full avg10" pressure as the readahead driver does."""
+
+    def __init__(self, root: Root, names: Sequence[str], pressure: Mapping[str, float],
+                 journal_path: Path | None = None) -> None:
+        super().__init__(root, names, journal_path)
+        self.pressure = dict(pressure)
+
+    def observe(self, targets: Sequence[Target]) -> dict[str, Observation]:
+        return {n: Observation(o.target, o.time, {**o.features, **self.pressure}, o.source)
+                for n, o in super().observe(targets).items()}
+
+
+def configured_agent(root: Root, state: Path, drv: FakeDriver, model: StubModel,
+                     config: str = "") -> Agent:
+    cfg_file = state.parent / "mltune.yaml"
+    cfg_file.write_text(config)
+    return Agent(drv, model, _policies(configmod.load(cfg_file), "readahead"), drv.discover(),
+                 Journal(state, root), state / "audit.jsonl")
+
+
+def test_configured_chain_runs_in_the_documented_order(root: Root, state: Path) -> None:
+    drv = FakeDriver(root, ["a"], state / "journal.json")
+    a = configured_agent(root, state, drv, StubModel(PREFERS_1024))
+    [d] = a.tick()
+    assert [v["policy"] for v in d.verdicts] == [
+        "range", "max_step", "cooldown", "max_changes_per_hour", "pressure", "min_gain"]
+    # Default step factor 1024: 4 → 1024 in one change; pressure unknown does not block.
+    assert (d.chosen, d.written) == (1024, "1024")
+    assert d.verdicts[4]["reason"] == "memory full avg10 unknown, io full avg10 unknown"
+
+
+def test_memory_pressure_above_threshold_keeps_the_current_value(
+        root: Root, state: Path) -> None:
+    drv = PressuredDriver(root, ["a"], {"psi_mem_full": 72.5, "psi_io_full": 2.79},
+                          state / "journal.json")
+    a = configured_agent(root, state, drv, StubModel(PREFERS_1024))
+    [d] = a.tick()
+    assert (d.best, d.chosen, d.written) == (1024, 4, None)
+    assert d.verdicts[-1] == {"policy": "pressure", "action": "deny", "value": 4,
+                              "reason": "hands off: memory full avg10 72.5% >= 60%"}
+    assert drv.applied == [] and root.read("sys/fake/a/knob") == "4"
+    assert d.features["psi_mem_full"] == 72.5  # what the guard saw is in the audit line
+
+
+def test_io_pressure_does_not_block_readahead_by_default(root: Root, state: Path) -> None:
+    # A wrong readahead is what causes I/O stalls: the default I/O guard (100 %) stays open.
+    drv = PressuredDriver(root, ["a"], {"psi_mem_full": 2.79, "psi_io_full": 72.5},
+                          state / "journal.json")
+    a = configured_agent(root, state, drv, StubModel(PREFERS_1024))
+    [d] = a.tick()
+    assert (d.best, d.chosen, d.written) == (1024, 1024, "1024")
+
+
+def test_pressure_below_a_configured_threshold_lets_the_change_through(
+        root: Root, state: Path) -> None:
+    drv = PressuredDriver(root, ["a"], {"psi_mem_full": 2.79, "psi_io_full": 72.5},
+                          state / "journal.json")
+    a = configured_agent(root, state, drv, StubModel(PREFERS_1024),
+                         "drivers:\n  readahead:\n    policies:\n"
+                         "      pressure: {io_full_avg10: 80}\n")
+    assert a.tick()[0].written == "1024"
+
+
+def test_configured_max_step_takes_several_ticks_to_settle(root: Root, state: Path) -> None:
+    drv = FakeDriver(root, ["a"], state / "journal.json")
+    a = configured_agent(root, state, drv, StubModel(PREFERS_1024),
+                         "drivers:\n  readahead:\n    policies:\n"
+                         "      max_step_factor: 16\n      cooldown_s: 0\n")
+    assert [a.tick()[0].written for _ in range(3)] == ["64", "1024", None]
+
+
+def test_changes_per_hour_counts_the_agents_own_writes(root: Root, state: Path) -> None:
+    model = StubModel(PREFERS_1024)
+    a = agent(root, state, model, names=("a",))
+    a.policies = [AllowedRange(4, 4096), MaxChangesPerHour(1), MinGain(0.05)]
+    assert a.tick()[0].written == "1024"
+    model.scores = {4: 0.95, 64: 0.60, 1024: 0.30}  # the workload turned random
+    d = a.tick()[0]
+    assert (d.best, d.chosen, d.written) == (4, 1024, None)
+    assert d.verdicts[-1]["policy"] == "max_changes_per_hour"
+    assert d.verdicts[-1]["reason"].startswith("1 of 1 changes in the last hour")
+    assert len(a.changes["a"]) == 1
+
+
+def test_write_times_older_than_an_hour_are_dropped_at_the_next_write(
+        root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024), names=("a",))
+    a.changes["a"] = [time.monotonic() - 4000.0, time.monotonic() - 10.0]
+    a.tick()
+    assert len(a.changes["a"]) == 2  # the 10 s old write and this one

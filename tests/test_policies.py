@@ -1,19 +1,36 @@
-"""Safety policies: range clamp, minimum predicted gain (hysteresis), cooldown."""
+"""Safety policies: range clamp, largest step, minimum predicted gain (hysteresis), cooldown,
+changes per hour, pressure guard."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 
 import pytest
 from mltune.policies.base import Proposal, Verdict
-from mltune.policies.limits import AllowedRange, Cooldown, MinGain
+from mltune.policies.limits import (
+    AllowedRange,
+    Cooldown,
+    MaxChangesPerHour,
+    MaxStep,
+    MinGain,
+    PressureGuard,
+)
 
 SCORES = {4: 0.30, 64: 0.60, 128: 0.62, 1024: 0.95, 4096: 0.90}
 
 
 def proposal(current: int, value: int, scores: Mapping[int, float] = SCORES,
-             now: float = 100.0, last_change: float | None = None) -> Proposal:
-    return Proposal("readahead", "vda", current, value, scores, now, last_change)
+             now: float = 100.0, last_change: float | None = None,
+             recent_changes: Sequence[float] = (),
+             pressure: Mapping[str, float] | None = None) -> Proposal:
+    return Proposal("readahead", "vda", current, value, scores, now, last_change,
+                    tuple(recent_changes), pressure or {})
+
+
+def test_proposal_without_history_or_pressure_keeps_the_old_signature() -> None:
+    p = Proposal("readahead", "vda", 64, 1024, SCORES, 100.0, None)
+    assert (p.recent_changes, dict(p.pressure)) == ((), {})
 
 
 # -- AllowedRange ----------------------------------------------------------------------
@@ -102,3 +119,146 @@ def test_verdict_json_is_what_the_audit_log_shows() -> None:
     v = Cooldown(10).check(proposal(64, 1024, now=103.0, last_change=100.0))
     assert v.to_json() == {"policy": "cooldown", "action": "deny", "value": 64,
                            "reason": "last change 3.0s ago < 10s"}
+
+
+# -- MaxStep ---------------------------------------------------------------------------
+
+
+def test_max_step_allows_4_to_4096_at_the_default_factor() -> None:
+    v = MaxStep(1024).check(proposal(4, 4096))
+    assert v == Verdict("max_step", "allow", 4096, "within 1024x of 4: [1, 4096]")
+
+
+def test_max_step_clamps_a_step_up_to_the_bound() -> None:
+    v = MaxStep(4).check(proposal(64, 4096))
+    assert v == Verdict("max_step", "clamp", 256, "64 to 4096 is more than 4x up: clamped to 256")
+
+
+def test_max_step_clamps_a_step_down_to_the_bound() -> None:
+    v = MaxStep(4).check(proposal(4096, 4))
+    assert v == Verdict("max_step", "clamp", 1024,
+                        "4096 to 4 is more than 4x down: clamped to 1024")
+
+
+@pytest.mark.parametrize("value", [16, 32, 64, 128, 256])
+def test_max_step_allows_steps_up_to_the_factor_both_ways(value: int) -> None:
+    assert MaxStep(4).check(proposal(64, value)).action == "allow"
+
+
+def test_max_step_with_a_fractional_factor_stays_within_it() -> None:
+    # 100 × 1.5 = 150; 100 ÷ 1.5 = 66.7, so 67 is the lowest value within the factor.
+    assert MaxStep(1.5).check(proposal(100, 4096)).value == 150
+    assert MaxStep(1.5).check(proposal(100, 4)).value == 67
+
+
+def test_max_step_from_zero_readahead_off_does_not_divide_by_zero_or_stick_at_zero() -> None:
+    # 0 × factor is 0: measured from 0 the knob could never move up again.
+    v = MaxStep(4).check(proposal(0, 4096))
+    assert (v.action, v.value) == ("clamp", 4)
+    assert v.reason == ("0 to 4096 is more than 4x up: clamped to 4 "
+                        "(measured from 1, the allowed value nearest 0)")
+    assert MaxStep(1024).check(proposal(0, 1024)).action == "allow"
+
+
+def test_max_step_from_zero_is_measured_from_the_range_minimum() -> None:
+    v = MaxStep(4, low=4, high=4096).check(proposal(0, 4096))
+    assert (v.action, v.value) == ("clamp", 16)
+    assert v.reason.endswith("(measured from 4, the allowed value nearest 0)")
+
+
+def test_max_step_from_a_boot_default_above_the_range_never_stops_outside_it() -> None:
+    # vda boots at 8192; the range (max 4096) already clamped the proposal. From 8192 a
+    # 1.5x step down would write 5462, outside the range: the step is measured from 4096.
+    v = MaxStep(1.5, low=4, high=4096).check(proposal(8192, 1024))
+    assert (v.action, v.value) == ("clamp", 2731)
+    assert MaxStep(1.5, low=4, high=4096).check(proposal(8192, 4096)).action == "allow"
+
+
+def test_max_step_has_nothing_to_judge_when_nothing_changes() -> None:
+    v = MaxStep(2).check(proposal(0, 0))
+    assert (v.action, v.value, v.reason) == ("allow", 0, "no change proposed")
+
+
+# -- MaxChangesPerHour -----------------------------------------------------------------
+
+
+def test_changes_per_hour_allows_below_the_limit() -> None:
+    v = MaxChangesPerHour(3).check(proposal(64, 1024, now=5000.0, recent_changes=[4000, 4500]))
+    assert v == Verdict("max_changes_per_hour", "allow", 1024,
+                        "2 of 3 changes in the last hour")
+
+
+def test_changes_per_hour_denies_at_the_limit_and_says_when_it_may_act() -> None:
+    v = MaxChangesPerHour(2).check(proposal(64, 1024, now=5000.0, recent_changes=[4000, 4500]))
+    assert v == Verdict("max_changes_per_hour", "deny", 64,
+                        "2 of 2 changes in the last hour; next allowed in 2600.0s")
+
+
+def test_changes_per_hour_over_a_lowered_limit_waits_for_enough_writes_to_expire() -> None:
+    # Limit lowered to 2 with 3 writes in the window: the two oldest must leave it.
+    v = MaxChangesPerHour(2).check(proposal(64, 1024, now=5000.0,
+                                            recent_changes=[4000, 4500, 4900]))
+    assert v.reason == "3 of 2 changes in the last hour; next allowed in 3100.0s"
+
+
+def test_changes_per_hour_a_write_exactly_an_hour_old_has_left_the_window() -> None:
+    limit = MaxChangesPerHour(1)
+    assert limit.check(proposal(64, 1024, now=3700.0, recent_changes=[100.0])).action == "allow"
+    v = limit.check(proposal(64, 1024, now=3699.5, recent_changes=[100.0]))
+    assert (v.action, v.reason) == ("deny", "1 of 1 changes in the last hour; "
+                                            "next allowed in 0.5s")
+
+
+def test_changes_per_hour_ignores_writes_older_than_an_hour() -> None:
+    old = [float(t) for t in range(0, 100, 10)]  # ten writes, all more than an hour ago
+    v = MaxChangesPerHour(2).check(proposal(64, 1024, now=3700.0,
+                                            recent_changes=[*old, 3650.0]))
+    assert (v.action, v.reason) == ("allow", "1 of 2 changes in the last hour")
+
+
+def test_changes_per_hour_never_blocks_keeping_the_current_value() -> None:
+    v = MaxChangesPerHour(1).check(proposal(64, 64, now=10.0, recent_changes=[5.0, 9.0]))
+    assert (v.action, v.reason) == ("allow", "no change proposed")
+
+
+# -- PressureGuard ---------------------------------------------------------------------
+
+
+def test_pressure_guard_allows_below_both_thresholds() -> None:
+    v = PressureGuard(60, 60).check(
+        proposal(64, 1024, pressure={"memory_full_avg10": 2.79, "io_full_avg10": 41.09}))
+    assert v == Verdict("pressure", "allow", 1024,
+                        "memory full avg10 2.8% < 60%, io full avg10 41.1% < 60%")
+
+
+def test_pressure_guard_keeps_current_while_io_pressure_is_at_the_threshold() -> None:
+    v = PressureGuard(60, 60).check(
+        proposal(64, 1024, pressure={"memory_full_avg10": 1.0, "io_full_avg10": 60.0}))
+    assert v == Verdict("pressure", "deny", 64, "hands off: io full avg10 60.0% >= 60%")
+
+
+def test_pressure_guard_names_every_pressure_over_its_threshold() -> None:
+    v = PressureGuard(50, 70).check(
+        proposal(64, 1024, pressure={"memory_full_avg10": 88.0, "io_full_avg10": 75.5}))
+    assert (v.action, v.value) == ("deny", 64)
+    assert v.reason == ("hands off: memory full avg10 88.0% >= 50%, "
+                        "io full avg10 75.5% >= 70%")
+
+
+@pytest.mark.parametrize("pressure", [{}, {"memory_full_avg10": math.nan,
+                                           "io_full_avg10": math.nan}])
+def test_pressure_guard_allows_when_pressure_is_unknown(pressure: dict[str, float]) -> None:
+    # No /proc/pressure (kernel without CONFIG_PSI, or psi=0 on the command line).
+    v = PressureGuard(60, 60).check(proposal(64, 1024, pressure=pressure))
+    assert (v.action, v.value) == ("allow", 1024)
+    assert v.reason == "memory full avg10 unknown, io full avg10 unknown"
+
+
+def test_pressure_guard_one_known_pressure_over_threshold_still_denies() -> None:
+    v = PressureGuard(60, 60).check(proposal(64, 1024, pressure={"memory_full_avg10": 95.0}))
+    assert (v.action, v.reason) == ("deny", "hands off: memory full avg10 95.0% >= 60%")
+
+
+def test_pressure_guard_never_blocks_keeping_the_current_value() -> None:
+    v = PressureGuard(60, 60).check(proposal(64, 64, pressure={"io_full_avg10": 99.0}))
+    assert (v.action, v.reason) == ("allow", "no change proposed")

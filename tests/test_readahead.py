@@ -132,6 +132,9 @@ def test_observe_without_trace_uses_proc_features_only(fake_root: Root, clock: C
     assert o.features["ra_kb_log2"] == 13  # 8192 KiB
     assert o.features["psi_io_some"] == 54.26
     assert o.features["psi_mem_some"] == 3.37
+    # The "full" lines too: the pressure guard reads them.
+    assert o.features["psi_io_full"] == 41.09
+    assert o.features["psi_mem_full"] == 2.79
     assert o.features["mem_avail_frac"] == pytest.approx(24349480 / 24684084)
     # First observation: no previous counters, so no rates yet.
     for f in ("rd_iops", "rd_mbps", "util", "majflt_s", "pgpgin_mbs", "refault_s"):
@@ -175,6 +178,7 @@ def test_kernel_without_psi_gives_nan_pressure(fake_root: Root, clock: Clock) ->
     drv = ReadaheadDriver(fake_root, devices=["vda"], trace=False)
     f = drv.observe(drv.discover())["vda"].features
     assert math.isnan(f["psi_io_some"]) and math.isnan(f["psi_mem_some"])
+    assert math.isnan(f["psi_io_full"]) and math.isnan(f["psi_mem_full"])  # guard: unknown
 
 
 def test_kernel_without_tracefs_falls_back_to_proc_features(

@@ -62,10 +62,20 @@ def _load_model(name: str, driver: Any, path: str | None) -> tuple[Any, str]:
 
 
 def _policies(cfg: dict[str, Any], name: str) -> list[Any]:
-    from mltune.policies.limits import AllowedRange, Cooldown, MinGain
+    from mltune.policies.limits import (
+        AllowedRange,
+        Cooldown,
+        MaxChangesPerHour,
+        MaxStep,
+        MinGain,
+        PressureGuard,
+    )
 
     p = cfg["drivers"][name]["policies"]
-    return [AllowedRange(p["range"]["min"], p["range"]["max"]), Cooldown(p["cooldown_s"]),
+    low, high = p["range"]["min"], p["range"]["max"]
+    return [AllowedRange(low, high), MaxStep(p["max_step_factor"], low, high),
+            Cooldown(p["cooldown_s"]), MaxChangesPerHour(p["max_changes_per_hour"]),
+            PressureGuard(p["pressure"]["memory_full_avg10"], p["pressure"]["io_full_avg10"]),
             MinGain(p["min_gain"])]
 
 

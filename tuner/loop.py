@@ -8,12 +8,12 @@ import math
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from mltune.policies.base import Policy, Proposal, Verdict
+from mltune.policies.base import RECENT_S, Policy, Proposal, Verdict
 
 from .driver import Driver, Observation, Target
 from .errors import DeviceGone, MltuneError
@@ -22,6 +22,10 @@ from .model import Model
 from .statefile import write_json
 
 log = logging.getLogger("mltune")
+
+# Proposal.pressure key → the observation feature that carries it (drivers without these
+# features leave pressure unknown, which the pressure guard does not block on).
+PRESSURE_FEATURES = {"memory_full_avg10": "psi_mem_full", "io_full_avg10": "psi_io_full"}
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class Agent:
     audit_path: Path | None
     model_note: str = ""
     last_change: dict[str, float] = field(default_factory=dict)
+    changes: dict[str, list[float]] = field(default_factory=dict)  # write times, last hour
     last_written: dict[str, str] = field(default_factory=dict)
     frozen: dict[str, str] = field(default_factory=dict)  # target → why
     tick_ms: list[float] = field(default_factory=list)
@@ -158,7 +163,7 @@ class Agent:
         candidates = self.driver.candidates(target)
         scores = self.model.score(o.features, candidates)
         best = max(scores, key=lambda v: scores[v])
-        value, verdicts = self._check(target, current, best, scores)
+        value, verdicts = self._check(target, current, best, scores, o.features)
         written = None
         note = ""
         if target.name in self.frozen:
@@ -172,13 +177,15 @@ class Agent:
                         scores={str(v): round(s, 4) for v, s in scores.items()},
                         verdicts=[v.to_json() for v in verdicts], note=note)
 
-    def _check(self, target: Target, current: int, best: int,
-               scores: dict[int, float]) -> tuple[int, list[Verdict]]:
+    def _check(self, target: Target, current: int, best: int, scores: dict[int, float],
+               features: Mapping[str, float]) -> tuple[int, list[Verdict]]:
         value = best
         verdicts = []
+        recent = tuple(self.changes.get(target.name, ()))
+        pressure = {k: features[f] for k, f in PRESSURE_FEATURES.items() if f in features}
         for policy in self.policies:
             p = Proposal(self.driver.name, target.name, current, value, scores,
-                         time.monotonic(), self.last_change.get(target.name))
+                         time.monotonic(), self.last_change.get(target.name), recent, pressure)
             v = policy.check(p)
             verdicts.append(v)
             if v.action == "deny":
@@ -193,7 +200,10 @@ class Agent:
         self.journal.record(Entry(self.driver.name, target.name, change.path, target.owner,
                                   change.old, time.time()))
         got = self.driver.apply(change)
-        self.last_change[target.name] = time.monotonic()
+        now = time.monotonic()
+        self.last_change[target.name] = now
+        self.changes[target.name] = [t for t in self.changes.get(target.name, ())
+                                     if now - t < RECENT_S] + [now]
         self.last_written[target.name] = got
         log.info("%s/%s: %s %s → %s", self.driver.name, target.name, self.driver.knob,
                  change.old, got)
