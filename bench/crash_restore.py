@@ -1,9 +1,10 @@
 """Crash safety, measured: kill -9 the agent at random moments, then restore.
 
-Each round: the knob is at a value no model picks (8 KiB, not a candidate), the agent runs
-with `min_gain: 0` so it writes at its first tick, gets SIGKILL after a random 0–1.5 s (before,
-during or after its writes), then `mltune restore` runs and the knob must read 8 again.
-Odd rounds restore by restarting the agent instead (crash recovery at start), then SIGTERM.
+Each round: the knob is at a value no model picks (8 KiB, not a candidate), the device is
+kept busy by direct reads, the agent runs with `min_gain: 0` so it writes at its first tick,
+gets SIGKILL after a random 0-1.5 s (before, during or after its writes), then
+`mltune restore` runs and the knob must read 8 again. Odd rounds restore by restarting the
+agent instead (crash recovery at start), then SIGTERM.
 
     python bench/crash_restore.py --rounds 100
 """
@@ -11,6 +12,7 @@ Odd rounds restore by restarting the agent instead (crash recovery at start), th
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import signal
 import subprocess
@@ -34,14 +36,26 @@ def agent(dev: str, state: Path, config: Path) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def reader(dev: str) -> subprocess.Popen[bytes]:
+    """Direct reads keep the device busy: the agent makes no decision for an idle device."""
+    return subprocess.Popen(
+        ["sh", "-c", f"while :; do dd if=/dev/{dev} of=/dev/null bs=4k iflag=direct "
+                     "status=none; done"], start_new_session=True)
+
+
 def one_round(dev: str, state: Path, config: Path, rng: random.Random, by_restart: bool
               ) -> tuple[bool, bool]:
     """(restored, the agent had changed the knob before it died)."""
     knob(dev).write_text(ORIGINAL)
-    proc = agent(dev, state, config)
-    time.sleep(rng.uniform(0.0, 1.5))
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    load = reader(dev)
+    try:
+        proc = agent(dev, state, config)
+        time.sleep(rng.uniform(0.0, 1.5))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        os.killpg(load.pid, signal.SIGKILL)  # the shell and its dd: our own session
+        load.wait()
     changed = knob(dev).read_text().strip() != ORIGINAL
     if by_restart:
         again = agent(dev, state, config)
