@@ -2,7 +2,7 @@
 
 Each round: the knob is at a value no model picks (8 KiB, not a candidate), the device is
 kept busy by direct reads, the agent runs with `min_gain: 0` so it writes at its first tick,
-gets SIGKILL after a random 0-1.5 s (before, during or after its writes), then
+gets SIGKILL after a random 0-3 s (before, during or after its writes), then
 `mltune restore` runs and the knob must read 8 again. Odd rounds restore by restarting the
 agent instead (crash recovery at start), then SIGTERM.
 
@@ -50,7 +50,7 @@ def one_round(dev: str, state: Path, config: Path, rng: random.Random, by_restar
     load = reader(dev)
     try:
         proc = agent(dev, state, config)
-        time.sleep(rng.uniform(0.0, 1.5))
+        time.sleep(rng.uniform(0.0, 3.0))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     finally:
