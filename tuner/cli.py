@@ -105,6 +105,11 @@ def run(
     Example: mltune run --driver readahead --device loop0 --interval 1 --dry-run
     """
     _setup_logging(verbose)
+    # Handlers first: a SIGTERM during start-up (crash recovery, model loading) must still
+    # end in an orderly stop, not in the default action halfway through a restore.
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     cfg = configmod.load(config)
     _check_driver(driver)
     interval = cfg["interval"] if interval is None else interval
@@ -121,7 +126,7 @@ def run(
         log.warning("%s: %s; nothing will be written", driver, note)
     agent = _make_agent(drv, mdl, note, targets, cfg, driver, dry_run,
                         state_dir or Path(cfg["state_dir"]), Root(root))
-    _serve(agent, interval, once)
+    _serve(agent, interval, once, stop)
 
 
 def _make_agent(drv: Any, mdl: Any, note: str, targets: list[Any], cfg: dict[str, Any],
@@ -148,10 +153,7 @@ def _make_agent(drv: Any, mdl: Any, note: str, targets: list[Any], cfg: dict[str
     return Agent(drv, mdl, _policies(cfg, name), targets, journal, audit, note)
 
 
-def _serve(agent: Any, interval: float, once: bool) -> None:
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+def _serve(agent: Any, interval: float, once: bool, stop: threading.Event) -> None:
     try:
         agent.run(interval, stop, once)
     finally:
