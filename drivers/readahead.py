@@ -190,7 +190,10 @@ class ReadaheadDriver:
     def _close_sampler(self) -> None:
         if self._sampler is not None:
             sampler, self._sampler = self._sampler, None
-            sampler.close()
+            try:
+                sampler.close()
+            except MltuneError as err:
+                log.warning("tracefs instance not fully removed: %s", err)
 
     # -- values ------------------------------------------------------------------------
     def current(self, target: Target) -> int:

@@ -109,6 +109,10 @@ class Agent:
                     pass
             log.warning("%s: no observation this tick (%s)", self.driver.name, err)
             return {}
+        except MltuneError as err:
+            # e.g. /proc unreadable in a container: skip the tick, keep the agent alive.
+            log.warning("%s: no observation this tick (%s)", self.driver.name, err)
+            return {}
 
     def _drop(self, target: Target, err: Exception) -> None:
         log.warning("%s/%s: dropped (%s)", self.driver.name, target.name, err)

@@ -19,7 +19,9 @@ import os
 import re
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from .errors import MltuneError
 from .sysfs import Root, translate
@@ -217,7 +219,7 @@ class TraceSampler:
             if not self.root.exists(f"{TRACEFS}/events/{ev}"):
                 raise MltuneError(f"tracepoint {ev} missing in this kernel")
         remove_stale_instances(self.root)
-        os.makedirs(self.root.path(self.instance), exist_ok=True)
+        _dir_op(os.makedirs, self.root.path(self.instance), exist_ok=True)
         self._open = True
         self.root.write(f"{self.instance}/tracing_on", "0")
         self.root.write(f"{self.instance}/buffer_size_kb", str(self.buffer_kb))
@@ -299,7 +301,7 @@ class TraceSampler:
                 for ev in EVENTS:
                     self.root.write(f"{self.instance}/events/{ev}/enable", "0")
             finally:
-                os.rmdir(self.root.path(self.instance))
+                _dir_op(os.rmdir, self.root.path(self.instance))
         if self._mounted:
             self._mounted = False
             subprocess.run(["umount", str(self.root.path(TRACEFS))], check=False)
@@ -323,6 +325,14 @@ def remove_stale_instances(root: Root) -> list[str]:
         pid = name[len(INSTANCE_PREFIX):]
         if name.startswith(INSTANCE_PREFIX) and pid.isdigit() \
                 and not os.path.exists(f"/proc/{pid}"):
-            os.rmdir(root.path(f"{base}/{name}"))
+            _dir_op(os.rmdir, root.path(f"{base}/{name}"))
             removed.append(name)
     return removed
+
+
+def _dir_op(op: Callable[..., None], path: Path, **kw: bool) -> None:
+    """mkdir/rmdir of a tracefs instance, with errno turned into a domain error."""
+    try:
+        op(path, **kw)
+    except OSError as err:
+        raise translate(err, path) from err
