@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 
 from mltune.driver import Availability, Change, Observation, Target
-from mltune.errors import DeviceGone, MltuneError, WriteMismatch
+from mltune.errors import MltuneError, WriteMismatch
 from mltune.procfs import DiskStat, parse_diskstats, parse_keyvalue, parse_pressure
 from mltune.sysfs import Root
 from mltune.tracing import TraceSampler, TraceStats
@@ -120,7 +120,7 @@ class ReadaheadDriver:
                 continue  # removed device: the loop notices the missing observation
             feats = dict(system)
             feats["ra_kb_log2"] = math.log2(max(self.current(t), 1))
-            feats.update(_disk_features(disks.get(t.name), prev[1].get(t.name) if prev else None,
+            feats.update(_disk_features(disks[t.name], prev[1].get(t.name) if prev else None,
                                         now - prev[0] if prev else 0.0))
             stats = traced.get(t.name) if traced is not None else None
             feats.update(_trace_features(stats) if traced is not None
@@ -220,10 +220,8 @@ class ReadaheadDriver:
         self._close_sampler()
 
 
-def _disk_features(cur: DiskStat | None, old: DiskStat | None, dt: float) -> dict[str, float]:
+def _disk_features(cur: DiskStat, old: DiskStat | None, dt: float) -> dict[str, float]:
     keys = ("rd_iops", "rd_mbps", "rd_req_kb", "rd_merge_frac", "util")
-    if cur is None:
-        raise DeviceGone("device no longer in /proc/diskstats")
     if old is None or dt <= 0:
         return dict.fromkeys(keys, NAN)
     reads = cur.reads - old.reads

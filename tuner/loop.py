@@ -57,7 +57,6 @@ class Agent:
     journal: Journal | None  # None in dry-run: nothing is written, nothing to restore
     audit_path: Path | None
     model_note: str = ""
-    last_change: dict[str, float] = field(default_factory=dict)
     changes: dict[str, list[float]] = field(default_factory=dict)  # write times, last hour
     last_written: dict[str, str] = field(default_factory=dict)
     frozen: dict[str, str] = field(default_factory=dict)  # target → why
@@ -186,10 +185,12 @@ class Agent:
         value = best
         verdicts = []
         recent = tuple(self.changes.get(target.name, ()))
+        last = recent[-1] if recent else None
         pressure = {k: features[f] for k, f in PRESSURE_FEATURES.items() if f in features}
+        now = time.monotonic()
         for policy in self.policies:
-            p = Proposal(self.driver.name, target.name, current, value, scores,
-                         time.monotonic(), self.last_change.get(target.name), recent, pressure)
+            p = Proposal(self.driver.name, target.name, current, value, scores, now, last,
+                         recent, pressure)
             v = policy.check(p)
             verdicts.append(v)
             if v.action == "deny":
@@ -205,7 +206,6 @@ class Agent:
                                   change.old, time.time()))
         got = self.driver.apply(change)
         now = time.monotonic()
-        self.last_change[target.name] = now
         self.changes[target.name] = [t for t in self.changes.get(target.name, ())
                                      if now - t < RECENT_S] + [now]
         self.last_written[target.name] = got

@@ -97,7 +97,7 @@ def summarize(text: str) -> dict[tuple[int, int], TraceStats]:
         else:
             end = start
             acc.faults += 1
-        acc.times.append(float(ts))
+        acc.seen(float(ts))
         acc.stream(int(ino, 16), start, end)
     return {dev: acc.stats() for dev, acc in per_dev.items()}
 
@@ -111,11 +111,16 @@ class _Acc:
         self.seq = self.near = self.gaps_n = 0
         self.gap_sum = 0.0
         self.pages = 0
-        self.times: list[float] = []
+        self.first = self.last = math.nan  # timestamps of the first and last access
         self.heads: dict[int, list[list[int]]] = {}  # inode → [[next page, run start], ...]
         self.runs: list[int] = []  # lengths in pages of closed runs
         self.ra_pages: list[int] = []
         self.window: dict[int, int] = {}  # inode → largest readahead window seen (pages)
+
+    def seen(self, ts: float) -> None:
+        if math.isnan(self.first):
+            self.first = ts
+        self.last = ts
 
     def ra(self, ino: int, ra_pages: int, sync: bool) -> None:
         self.ra_pages.append(ra_pages)
@@ -164,7 +169,7 @@ class _Acc:
 
     def stats(self) -> TraceStats:
         n = self.reads + self.faults
-        span = self.times[-1] - self.times[0] if n > 1 else 0.0
+        span = self.last - self.first if n > 1 else 0.0
         ra = sorted(self.ra_pages)
         g = self.gaps_n
         return TraceStats(

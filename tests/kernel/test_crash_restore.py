@@ -68,12 +68,18 @@ def _kill_after_first_write(dev: str, knob: Path, state: Path, config: Path) -> 
     assert knob.read_text().strip() != ORIGINAL, "the agent never wrote (test setup)"
 
 
-def test_kill_9_then_restart_restores_the_original(loop_dev, tmp_path):
-    dev, knob = loop_dev
+def _crashed(dev: str, knob: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """An agent killed with SIGKILL right after its first write: (state dir, config)."""
     config = tmp_path / "c.yaml"
     config.write_text(CONFIG)
     state = tmp_path / "state"
     _kill_after_first_write(dev, knob, state, config)
+    return state, config
+
+
+def test_kill_9_then_restart_restores_the_original(loop_dev, tmp_path):
+    dev, knob = loop_dev
+    state, config = _crashed(dev, knob, tmp_path)
     # The restarted agent restores before its first tick (the device is idle now, so it
     # will not write again).
     agent = _agent(dev, state, config)
@@ -89,10 +95,7 @@ def test_kill_9_then_restart_restores_the_original(loop_dev, tmp_path):
 
 def test_kill_9_then_mltune_restore(loop_dev, tmp_path):
     dev, knob = loop_dev
-    config = tmp_path / "c.yaml"
-    config.write_text(CONFIG)
-    state = tmp_path / "state"
-    _kill_after_first_write(dev, knob, state, config)
+    state, _ = _crashed(dev, knob, tmp_path)
     done = subprocess.run([sys.executable, "-m", "mltune", "restore", "--state-dir", str(state)],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
