@@ -81,6 +81,8 @@ def main() -> int:
         dev = subprocess.run(["losetup", "-f", "--show", str(backing)], check=True,
                              capture_output=True, text=True).stdout.strip().rsplit("/", 1)[1]
         before = knob(dev).read_text().strip()
+        # A killed agent cannot unmount the tracefs it mounted: we do it for it at the end.
+        traced = Path("/sys/kernel/tracing/events").exists()
         config = Path(tmp) / "config.yaml"
         config.write_text(CONFIG)
         ok = changed = 0
@@ -94,6 +96,8 @@ def main() -> int:
         finally:
             knob(dev).write_text(before)
             subprocess.run(["losetup", "-d", f"/dev/{dev}"], check=False)
+            if not traced and Path("/sys/kernel/tracing/events").exists():
+                subprocess.run(["umount", "/sys/kernel/tracing"], check=False)
     print(file=sys.stderr)
     print(f"kill -9 at random moments: original restored {ok}/{args.rounds} "
           f"(agent had changed the knob before dying in {changed} rounds)")

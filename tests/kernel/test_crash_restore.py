@@ -31,12 +31,16 @@ def loop_dev(tmp_path: Path):
                          capture_output=True, text=True).stdout.strip().rsplit("/", 1)[1]
     knob = Path(f"/sys/block/{dev}/queue/read_ahead_kb")
     before = knob.read_text().strip()
+    # A killed agent cannot unmount the tracefs it mounted: the test does it for it.
+    traced = Path("/sys/kernel/tracing/events").exists()
     knob.write_text(ORIGINAL)
     try:
         yield dev, knob
     finally:
         knob.write_text(before)
         subprocess.run(["losetup", "-d", f"/dev/{dev}"], check=False)
+        if not traced and Path("/sys/kernel/tracing/events").exists():
+            subprocess.run(["umount", "/sys/kernel/tracing"], check=False)
 
 
 def _agent(dev: str, state: Path, config: Path) -> subprocess.Popen[str]:
