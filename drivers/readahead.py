@@ -202,6 +202,29 @@ class ReadaheadDriver:
     def candidates(self, target: Target) -> tuple[int, ...]:
         return CANDIDATES
 
+    def reward(self, o: Observation) -> float | None:
+        """The application's read throughput in KiB/s, seen in the trace: accesses per
+        second times pages per access. Not the device's MB/s, which a too-large readahead
+        inflates with pages nobody reads."""
+        f = o.features
+        rate_log2, faults = f.get("tr_rate_log2", NAN), f.get("tr_fault_frac", NAN)
+        if math.isnan(rate_log2) or math.isnan(faults):
+            return None
+        req = f.get("tr_req_pages", NAN)
+        pages = faults + (1 - faults) * (1.0 if math.isnan(req) else req)
+        return (2 ** rate_log2 - 1) * pages * 4
+
+    def signature(self, o: Observation) -> tuple[float, ...] | None:
+        """Stream fraction, adjacency, fault share and request size (log, scaled to 0-1)."""
+        f = o.features
+        sig = (f.get("tr_seq_frac", NAN), f.get("tr_near_frac", NAN),
+               f.get("tr_fault_frac", NAN))
+        if any(math.isnan(v) for v in sig):
+            return None
+        req = f.get("tr_req_pages", NAN)
+        size = 0.0 if math.isnan(req) else min(math.log2(max(req, 1)) / 8, 1.0)
+        return (*sig, size)
+
     def plan(self, target: Target, value: int) -> Change:
         old = self.current(target)
         # The kernel keeps whole pages: 6 reads back as 4 (Documentation/ABI/stable/sysfs-block).

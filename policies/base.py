@@ -27,6 +27,9 @@ class Proposal:
     # System pressure in percent, e.g. "memory_full_avg10", "io_full_avg10" (PSI, see
     # Documentation/accounting/psi.rst); missing or NaN means unknown.
     pressure: Mapping[str, float] = field(default_factory=dict)
+    mode: str = "recommendation"  # the target's mode (mltune.modes)
+    judging: str = ""  # non-empty while the regression guard measures the last change
+    vetoed: Mapping[int, str] = field(default_factory=dict)  # value → why it was reverted
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,11 @@ def test_defaults_load_and_pass_their_own_validation() -> None:
     assert ra["policies"] == {"range": {"min": 4, "max": 4096}, "min_gain": 0.15,
                               "cooldown_s": 0.9, "max_step_factor": 1024,
                               "max_changes_per_hour": 120,
-                              "pressure": {"memory_full_avg10": 60, "io_full_avg10": 100}}
+                              "pressure": {"memory_full_avg10": 60, "io_full_avg10": 100},
+                              "regression": {"window_ticks": 3, "settle_ticks": 1,
+                                             "tolerance": 0.3, "veto_s": 600,
+                                             "workload_shift": 0.25}}
+    assert ra["mode"] == "collaboration"
 
 
 def test_user_file_overrides_one_key_and_keeps_the_rest(tmp_path: Path) -> None:

@@ -21,8 +21,8 @@ from mltune.loop import Agent
 from mltune.policies.limits import AllowedRange, Cooldown, MaxChangesPerHour, MinGain
 from mltune.sysfs import Root
 
-AUDIT_KEYS = {"time", "driver", "target", "current", "chosen", "written", "scores",
-              "verdicts", "features", "tick_ms"}
+AUDIT_KEYS = {"kind", "id", "time", "driver", "target", "mode", "current", "chosen", "written",
+              "scores", "verdicts", "features", "tick_ms"}
 
 
 class FakeDriver:
@@ -41,6 +41,7 @@ class FakeDriver:
         self.journal_at_apply: list[list[dict]] = []
         self.applied: list[Change] = []
         self.closed = False
+        self.rewards: list[float] = []  # reward per active observation, in order
 
     def availability(self) -> Availability:
         return Availability(True, "", tuple(self.names))
@@ -60,6 +61,12 @@ class FakeDriver:
 
     def candidates(self, target: Target) -> tuple[int, ...]:
         return (4, 64, 1024)
+
+    def reward(self, o: Observation) -> float | None:
+        return self.rewards.pop(0) if self.rewards else None
+
+    def signature(self, o: Observation) -> tuple[float, ...] | None:
+        return (0.5,)
 
     def plan(self, target: Target, value: int) -> Change:
         return Change("fake", target.name, target.path, str(self.current(target)), str(value),
@@ -162,10 +169,16 @@ def test_gain_below_min_gain_writes_nothing(root: Root, state: Path) -> None:
 
 def test_audit_line_per_decision_with_the_documented_keys(root: Root, state: Path) -> None:
     agent(root, state, StubModel(PREFERS_1024)).tick()
-    lines = audit_lines(state)
+    lines = [x for x in audit_lines(state) if x["kind"] == "decision"]
     assert [x["target"] for x in lines] == ["a", "b"]
     x = lines[0]
     assert set(x) >= AUDIT_KEYS
+    assert x["mode"] == "collaboration"
+    # The fake driver measures no reward: each write's outcome says it cannot be judged.
+    outcomes = [x for x in audit_lines(state) if x["kind"] == "outcome"]
+    assert [(o["target"], o["decision"], o["verdict"], o["reason"]) for o in outcomes] == [
+        (t, d["id"], "inconclusive", "no reward measured at the old value")
+        for t, d in zip("ab", lines, strict=True)]
     assert (x["driver"], x["current"], x["chosen"], x["written"]) == ("fake", 4, 1024, "1024")
     assert x["scores"] == {"4": 0.3, "64": 0.6, "1024": 0.95}
     assert [v["policy"] for v in x["verdicts"]] == ["range", "cooldown", "min_gain"]
@@ -179,7 +192,7 @@ def test_dry_run_writes_no_knob_and_no_journal(root: Root, state: Path) -> None:
     assert [(d.chosen, d.written, d.dry_run) for d in decisions] == [(1024, None, True)] * 2
     assert a.driver.applied == []
     assert root.read("sys/fake/a/knob") == root.read("sys/fake/b/knob") == "4"
-    assert sorted(p.name for p in state.iterdir()) == ["audit.jsonl"]
+    assert sorted(p.name for p in state.iterdir()) == ["audit.jsonl", "state.json"]
     assert a.shutdown() == []
 
 
@@ -207,10 +220,13 @@ def test_device_removed_before_observe_is_dropped(root: Root, state: Path) -> No
     assert [t.name for t in a.targets] == ["b"]
 
 
-def test_other_errors_skip_the_target_for_this_tick_only(root: Root, state: Path) -> None:
+def test_a_refused_write_is_logged_in_the_decision_and_the_other_targets_go_on(
+        root: Root, state: Path) -> None:
     a = agent(root, state, StubModel(PREFERS_1024),
               fail_apply={"a": ValueRejected("sys/fake/a/knob: value rejected")})
-    assert [d.target for d in a.tick()] == ["b"]
+    decisions = a.tick()
+    assert [(d.target, d.written, d.note) for d in decisions] == [
+        ("a", None, "write failed (see log)"), ("b", "1024", "")]
     assert [t.name for t in a.targets] == ["a", "b"]
 
 
@@ -219,11 +235,12 @@ def test_without_a_model_nothing_is_written_and_the_note_says_why(
     a = agent(root, state, None)
     decisions = a.tick()
     assert [(d.chosen, d.written, d.best) for d in decisions] == [(4, None, None)] * 2
-    assert decisions[0].note == ("no model, nothing written: "
+    assert decisions[0].mode == "emergency"
+    assert decisions[0].note == ("emergency, hands off: no valid model: "
                                  "model file /x/readahead.txt: No such file or directory")
     assert root.read("sys/fake/a/knob") == "4"
     assert not (state / "journal.json").exists()
-    assert audit_lines(state)[0]["note"].startswith("no model")
+    assert audit_lines(state)[0]["note"].startswith("emergency, hands off: no valid model")
 
 
 def test_shutdown_restores_originals_and_closes_the_driver(root: Root, state: Path) -> None:
@@ -418,10 +435,11 @@ def test_configured_chain_runs_in_the_documented_order(root: Root, state: Path) 
     a = configured_agent(root, state, drv, StubModel(PREFERS_1024))
     [d] = a.tick()
     assert [v["policy"] for v in d.verdicts] == [
-        "range", "max_step", "cooldown", "max_changes_per_hour", "pressure", "min_gain"]
+        "range", "max_step", "mode", "regression", "cooldown", "max_changes_per_hour",
+        "pressure", "min_gain"]
     # Default step factor 1024: 4 → 1024 in one change; pressure unknown does not block.
     assert (d.chosen, d.written) == (1024, "1024")
-    assert d.verdicts[4]["reason"] == "memory full avg10 unknown, io full avg10 unknown"
+    assert d.verdicts[6]["reason"] == "memory full avg10 unknown, io full avg10 unknown"
 
 
 def test_memory_pressure_above_threshold_keeps_the_current_value(

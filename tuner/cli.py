@@ -62,6 +62,7 @@ def _load_model(name: str, driver: Any, path: str | None) -> tuple[Any, str]:
 
 
 def _policies(cfg: dict[str, Any], name: str) -> list[Any]:
+    from mltune.policies.guard import ModeGate, RegressionGuard
     from mltune.policies.limits import (
         AllowedRange,
         Cooldown,
@@ -73,10 +74,21 @@ def _policies(cfg: dict[str, Any], name: str) -> list[Any]:
 
     p = cfg["drivers"][name]["policies"]
     low, high = p["range"]["min"], p["range"]["max"]
+    modes = cfg["drivers"][name]["modes"]
     return [AllowedRange(low, high), MaxStep(p["max_step_factor"], low, high),
+            ModeGate(modes["learning_step_factor"]), RegressionGuard(),
             Cooldown(p["cooldown_s"]), MaxChangesPerHour(p["max_changes_per_hour"]),
             PressureGuard(p["pressure"]["memory_full_avg10"], p["pressure"]["io_full_avg10"]),
             MinGain(p["min_gain"])]
+
+
+def _mode_config(cfg: dict[str, Any], name: str) -> tuple[Any, Any]:
+    from .modes import ModeConfig
+    from .trials import GuardConfig
+
+    d = cfg["drivers"][name]
+    return (ModeConfig(start=d["mode"], **d["modes"]),
+            GuardConfig(**d["policies"]["regression"]))
 
 
 @app.command()
@@ -115,6 +127,8 @@ def run(
     interval = cfg["interval"] if interval is None else interval
     if not 0.05 <= interval <= 3600:
         raise Usage(f"--interval {interval:g}: must be between 0.05 and 3600 seconds")
+    # `mode: advise` in the config is --dry-run: everything computed and logged, no write.
+    dry_run = dry_run or cfg["drivers"][driver]["mode"] == "advise"
     if not dry_run and os.geteuid() != 0:
         raise Usage("writing kernel knobs needs root: run as root or add --dry-run")
     drv = make_driver(driver, Root(root), **_driver_opts(cfg, driver, device or []))
@@ -133,6 +147,7 @@ def _make_agent(drv: Any, mdl: Any, note: str, targets: list[Any], cfg: dict[str
                 name: str, dry_run: bool, state_dir: Path, root: Root) -> Any:
     from .journal import Journal
     from .loop import Agent
+    from .trials import Judge
 
     journal = None
     audit: Path | None = state_dir / "audit.jsonl"
@@ -150,7 +165,9 @@ def _make_agent(drv: Any, mdl: Any, note: str, targets: list[Any], cfg: dict[str
     log.info("%s: %d target(s): %s%s; features from %s", name, len(targets),
              ", ".join(t.name for t in targets), " (dry run)" if dry_run else "",
              "tracefs" if drv.trace else f"/proc ({drv.trace_note})")
-    return Agent(drv, mdl, _policies(cfg, name), targets, journal, audit, note)
+    mode_cfg, guard_cfg = _mode_config(cfg, name)
+    return Agent(drv, mdl, _policies(cfg, name), targets, journal, audit, note,
+                 mode_cfg=mode_cfg, judge=Judge(guard_cfg))
 
 
 def _serve(agent: Any, interval: float, once: bool, stop: threading.Event) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .modes import START_MODES
 
 # key → (type(s), check, description); nested dicts are schemas themselves.
 _NUM = (int, float)
@@ -28,6 +29,22 @@ _POLICIES = {
         "memory_full_avg10": (_NUM, lambda v: 0 < v <= 100, "a percentage in (0, 100]"),
         "io_full_avg10": (_NUM, lambda v: 0 < v <= 100, "a percentage in (0, 100]"),
     },
+    "regression": {
+        "window_ticks": (int, lambda v: 1 <= v <= 1000, "an integer in [1, 1000]"),
+        "settle_ticks": (int, lambda v: 0 <= v <= 1000, "an integer in [0, 1000]"),
+        "tolerance": (_NUM, lambda v: 0 < v < 1, "a fraction in (0, 1)"),
+        "veto_s": (_NUM, lambda v: 0 <= v <= 86400 * 7, "seconds in [0, 604800]"),
+        "workload_shift": (_NUM, lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    },
+}
+_PERCENT = (_NUM, lambda v: 0 < v <= 100, "a percentage in (0, 100]")
+_MODES = {
+    "promote_after": (int, lambda v: v >= 1, "an integer >= 1"),
+    "max_prediction_error": (_NUM, lambda v: v > 1, "a factor > 1"),
+    "learning_step_factor": (_NUM, lambda v: 1 < v <= 1 << 20, "a number in (1, 1048576]"),
+    "emergency_after_errors": (int, lambda v: v >= 1, "an integer >= 1"),
+    "emergency_pressure": {"memory_full_avg10": _PERCENT, "io_full_avg10": _PERCENT},
+    "calm_ticks": (int, lambda v: v >= 1, "an integer >= 1"),
 }
 _READAHEAD = {
     "include": (list, lambda v: all(isinstance(x, str) for x in v), "a list of patterns"),
@@ -35,6 +52,8 @@ _READAHEAD = {
     "trace": (bool, lambda v: True, "true or false"),
     "sample_window_s": (_NUM, lambda v: 0.001 <= v <= 1, "seconds in [0.001, 1]"),
     "model": ((str, type(None)), lambda v: True, "a path or null"),
+    "mode": (str, lambda v: v in START_MODES, f"one of {', '.join(START_MODES)}"),
+    "modes": _MODES,
     "policies": _POLICIES,
 }
 SCHEMA: dict[str, Any] = {

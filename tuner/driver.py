@@ -71,6 +71,16 @@ class Driver(Protocol):
 
     def candidates(self, target: Target) -> tuple[int, ...]: ...
 
+    def reward(self, o: Observation) -> float | None:
+        """What a change should raise (higher is better), for the regression guard; None
+        when this observation cannot tell."""
+        ...
+
+    def signature(self, o: Observation) -> tuple[float, ...] | None:
+        """A few numbers in [0, 1] describing the workload, independent of the knob: the
+        guard compares rewards only while it stays put (None: unknown)."""
+        ...
+
     def plan(self, target: Target, value: int) -> Change: ...
 
     def apply(self, change: Change) -> str: ...

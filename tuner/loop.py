@@ -16,16 +16,19 @@ from typing import Any
 from mltune.policies.base import RECENT_S, Policy, Proposal, Verdict
 
 from .driver import Driver, Observation, Target
-from .errors import DeviceGone, MltuneError
+from .errors import DeviceGone, MltuneError, StateError
 from .journal import Entry, Journal
 from .model import Model
+from .modes import EMERGENCY, ModeConfig, TargetMode
 from .statefile import write_json
+from .trials import Judge, Outcome
 
 log = logging.getLogger("mltune")
 
 # Proposal.pressure key → the observation feature that carries it (drivers without these
 # features leave pressure unknown, which the pressure guard does not block on).
 PRESSURE_FEATURES = {"memory_full_avg10": "psi_mem_full", "io_full_avg10": "psi_io_full"}
+REDISCOVER_TICKS = 10  # look for new targets (a disk hot-plugged, a loop device set up)
 
 
 @dataclass(frozen=True)
@@ -33,8 +36,10 @@ class Decision:
     """One line of the audit log."""
 
     time: float
+    id: str
     driver: str
     target: str
+    mode: str
     source: str
     current: int
     best: int | None
@@ -46,6 +51,7 @@ class Decision:
     tick_ms: float
     note: str = ""
     dry_run: bool = False
+    kind: str = "decision"
 
 
 @dataclass
@@ -61,6 +67,11 @@ class Agent:
     last_written: dict[str, str] = field(default_factory=dict)
     frozen: dict[str, str] = field(default_factory=dict)  # target → why
     tick_ms: list[float] = field(default_factory=list)
+    mode_cfg: ModeConfig = field(default_factory=ModeConfig)
+    judge: Judge = field(default_factory=Judge)
+    modes: dict[str, TargetMode] = field(default_factory=dict)
+    ticks: int = 0
+    decisions: int = 0
 
     @property
     def dry_run(self) -> bool:
@@ -68,6 +79,9 @@ class Agent:
 
     def tick(self) -> list[Decision]:
         t0 = time.perf_counter()
+        self.ticks += 1
+        if self.ticks % REDISCOVER_TICKS == 0:
+            self._rediscover()
         obs = self._observe()
         window = max((o.window_s for o in obs.values()), default=0.0)
         out = []
@@ -116,6 +130,20 @@ class Agent:
     def _drop(self, target: Target, err: Exception) -> None:
         log.warning("%s/%s: dropped (%s)", self.driver.name, target.name, err)
         self.targets = [t for t in self.targets if t.name != target.name]
+        self.judge.cancel(target.name)
+
+    def _rediscover(self) -> None:
+        """Pick up targets that appeared since start (or came back) and match the filters."""
+        try:
+            found = self.driver.discover()
+        except MltuneError as err:  # e.g. a device named with --device is missing right now
+            log.debug("%s: rediscovery skipped: %s", self.driver.name, err)
+            return
+        known = {t.name for t in self.targets}
+        for t in found:
+            if t.name not in known:
+                log.warning("%s/%s: new target picked up", self.driver.name, t.name)
+                self.targets.append(t)
 
     def _check_outside_write(self, target: Target, current: int) -> None:
         """Someone else (an admin, another tool) set the knob: back off for good. Their
@@ -138,41 +166,96 @@ class Agent:
         try:
             write_json(self.audit_path.parent / "state.json",
                        {"format": "mltune-state", "version": 1, "pid": os.getpid(),
-                        "driver": self.driver.name, "frozen": dict(self.frozen)})
+                        "driver": self.driver.name, "frozen": dict(self.frozen),
+                        "advise": self.dry_run,
+                        "modes": {t: {"mode": m.mode, "why": m.why}
+                                  for t, m in self.modes.items()}})
         except OSError as err:
             log.warning("state file not written: %s", err.strerror)
 
     def resume(self, name: str) -> bool:
-        """Lift a freeze: the current value becomes the new original."""
-        if self.frozen.pop(name, None) is None:
+        """Lift a freeze (the current value becomes the new original) or an EMERGENCY that
+        failed writes caused."""
+        lifted = name in self.modes and self.modes[name].lift()
+        if lifted:
+            log.warning("%s/%s: %s", self.driver.name, name, lifted)
+        if self.frozen.pop(name, None) is None and not lifted:
             return False  # not frozen: keep watching for outside writes
         self.last_written.pop(name, None)
         self._save_state()
         return True
 
+    def _mode(self, target: Target) -> TargetMode:
+        state = self.modes.get(target.name)
+        if state is None:
+            state = self.modes[target.name] = TargetMode(self.mode_cfg)
+            if self.model is None:
+                state.emergency("model", f"no valid model: {self.model_note}")
+            self._save_state()
+        return state
+
+    def _transition(self, target: Target, note: str | None) -> None:
+        """Log a mode change; entering EMERGENCY undoes mltune's writes to the target."""
+        if note is None:
+            return
+        log.warning("%s/%s: mode %s", self.driver.name, target.name, note)
+        if self.modes[target.name].mode == EMERGENCY:
+            self.judge.cancel(target.name)
+            if self.journal is not None:
+                for line in self.journal.restore(only={target.name}):
+                    log.warning("%s", line)
+                # The original is back: not an outside write, and nothing of ours to watch.
+                self.last_written.pop(target.name, None)
+        self._save_state()
+
     def _decide(self, target: Target, o: Observation) -> Decision:
         current = self.driver.current(target)
         self._check_outside_write(target, current)
+        state = self._mode(target)
         feats = {k: (None if math.isnan(v) else round(v, 4)) for k, v in o.features.items()}
-        base = dict(time=o.time, driver=self.driver.name, target=target.name, source=o.source,
-                    current=current, features=feats, tick_ms=0.0, dry_run=self.dry_run)
-        if self.model is None:
-            return Decision(**base, best=None, chosen=current, written=None, scores={},
-                            verdicts=[], note=f"no model, nothing written: {self.model_note}")
+        pressure = {k: o.features[f] for k, f in PRESSURE_FEATURES.items() if f in o.features}
+        self._transition(target, state.pressure(pressure))
+        if state.mode == EMERGENCY:
+            current = self.driver.current(target)  # what the restore put back
+        self.decisions += 1
+        base = dict(time=o.time, id=f"{os.getpid()}-{self.decisions}", driver=self.driver.name,
+                    target=target.name, mode=state.mode, source=o.source, current=current,
+                    features=feats, tick_ms=0.0, dry_run=self.dry_run)
+        keep = dict(best=None, chosen=current, written=None, scores={}, verdicts=[])
+        if state.mode == EMERGENCY:
+            return Decision(**base, **keep, note=f"emergency, hands off: {state.why}")
         if not o.active:
             # No reads, no evidence: whatever the model says about an idle device is noise.
-            return Decision(**base, best=None, chosen=current, written=None, scores={},
-                            verdicts=[], note="idle this tick: kept")
+            return Decision(**base, **keep, note="idle this tick: kept")
+        assert self.model is not None  # no model: EMERGENCY from the first tick
+        sig = self.driver.signature(o)
+        outcome = self.judge.observe(target.name, current, self.driver.reward(o), sig)
+        if outcome is not None:
+            reverted = self._outcome(target, outcome, sig)
+            if reverted is not None:
+                return Decision(**base, **{**keep, "chosen": outcome.old, "written": reverted},
+                                note=f"reverted {outcome.new} → {outcome.old}: "
+                                     f"{outcome.reason}")
         candidates = self.driver.candidates(target)
         scores = self.model.score(o.features, candidates)
-        best = max(scores, key=lambda v: scores[v])
-        value, verdicts = self._check(target, current, best, scores, o.features)
+        vetoed = self.judge.vetoed(target.name, sig, time.monotonic())
+        allowed = [v for v in scores if v not in vetoed] or [current]
+        best = max(allowed, key=lambda v: scores.get(v, -math.inf))
+        value, verdicts = self._check(target, current, best, scores, o.features, state.mode,
+                                      vetoed)
         written = None
         note = ""
         if target.name in self.frozen:
             note = f"frozen, nothing written: {self.frozen[target.name]}"
         elif value != current and not self.dry_run:
-            written = self._apply(target, value)
+            written = self._try_apply(target, value, state)
+            if written is None:
+                note = "write failed (see log)"
+            else:
+                unjudged = self.judge.start(target.name, base["id"], current, int(written),
+                                            _ratio(scores, value, current))
+                if unjudged is not None:
+                    self._outcome(target, unjudged, sig)
         elif value != current:
             log.info("%s/%s: would set %s %d → %d (dry run)", self.driver.name, target.name,
                      self.driver.knob, current, value)
@@ -180,8 +263,38 @@ class Agent:
                         scores={str(v): round(s, 4) for v, s in scores.items()},
                         verdicts=[v.to_json() for v in verdicts], note=note)
 
+    def _outcome(self, target: Target, outcome: Outcome,
+                 sig: tuple[float, ...] | None) -> str | None:
+        """Record a measured outcome; revert a regression. Returns what a revert wrote."""
+        state = self.modes[target.name]
+        self._audit_lines([{"kind": "outcome", "time": time.time(), "driver": self.driver.name,
+                            "target": target.name, **vars(outcome)}])
+        log.info("%s/%s: change %d → %d %s (%s)", self.driver.name, target.name, outcome.old,
+                 outcome.new, outcome.verdict, outcome.reason)
+        self._transition(target, state.outcome(outcome))
+        if outcome.verdict != "reverted" or target.name in self.frozen \
+                or state.mode == EMERGENCY:
+            return None
+        self.judge.veto(target.name, outcome, sig, time.monotonic())
+        return self._try_apply(target, outcome.old, state)
+
+    def _try_apply(self, target: Target, value: int, state: TargetMode) -> str | None:
+        """Write; a refused write counts towards EMERGENCY instead of stopping the agent."""
+        try:
+            got = self._apply(target, value)
+        except (DeviceGone, StateError):
+            raise  # the target is gone / no original can be kept: handled by the caller
+        except MltuneError as err:
+            log.warning("%s/%s: write of %d failed: %s", self.driver.name, target.name, value,
+                        err)
+            self._transition(target, state.write_failed(str(err)))
+            return None
+        state.write_ok()
+        return got
+
     def _check(self, target: Target, current: int, best: int, scores: dict[int, float],
-               features: Mapping[str, float]) -> tuple[int, list[Verdict]]:
+               features: Mapping[str, float], mode: str,
+               vetoed: Mapping[int, str]) -> tuple[int, list[Verdict]]:
         value = best
         verdicts = []
         recent = tuple(self.changes.get(target.name, ()))
@@ -190,7 +303,7 @@ class Agent:
         now = time.monotonic()
         for policy in self.policies:
             p = Proposal(self.driver.name, target.name, current, value, scores, now, last,
-                         recent, pressure)
+                         recent, pressure, mode, self.judge.pending(target.name), vetoed)
             v = policy.check(p)
             verdicts.append(v)
             if v.action == "deny":
@@ -214,13 +327,16 @@ class Agent:
         return got
 
     def _audit(self, decisions: list[Decision]) -> None:
-        if self.audit_path is None or not decisions:
+        # vars(), not asdict(): asdict deep-copies every feature, every tick.
+        self._audit_lines([vars(d) for d in decisions])
+
+    def _audit_lines(self, lines: list[dict[str, Any]]) -> None:
+        if self.audit_path is None or not lines:
             return
         try:
             with open(self.audit_path, "a", encoding="utf-8") as f:
-                for d in decisions:
-                    # vars(), not asdict(): asdict deep-copies every feature, every tick.
-                    f.write(json.dumps(vars(d), separators=(",", ":")) + "\n")
+                for line in lines:
+                    f.write(json.dumps(line, separators=(",", ":")) + "\n")
         except OSError as err:
             log.warning("audit log %s not written: %s", self.audit_path, err.strerror)
 
@@ -258,3 +374,11 @@ class Agent:
         ticks = sorted(self.tick_ms)
         return {"ticks": len(ticks),
                 "tick_ms_median": ticks[len(ticks) // 2] if ticks else None}
+
+
+def _ratio(scores: Mapping[int, float], new: int, old: int) -> float | None:
+    """The model's expected reward ratio of a change (scores are fractions of the best)."""
+    def near(v: int) -> float:
+        return scores[v] if v in scores else scores[min(scores, key=lambda c: abs(c - v))]
+    a, b = near(new), near(old)
+    return a / b if b > 0 and a > 0 else None

@@ -1,0 +1,45 @@
+"""Policies that follow the regression guard and the target's mode (see mltune.modes)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .base import Proposal, Verdict
+
+
+@dataclass(frozen=True)
+class ModeGate:
+    """LEARNING makes only bounded trials: a step of at most ``learning_step_factor``."""
+
+    learning_step_factor: float
+    name: str = "mode"
+
+    def check(self, p: Proposal) -> Verdict:
+        if p.value == p.current or p.mode != "learning":
+            return Verdict(self.name, "allow", p.value, f"mode {p.mode}")
+        f = self.learning_step_factor
+        base = max(p.current, 1)
+        up, down = math.floor(base * f), math.ceil(base / f)
+        if not down <= p.value <= up:
+            value = min(max(p.value, down), up)
+            return Verdict(self.name, "clamp", value,
+                           f"learning: trial steps of at most {f:g}x, {p.value} → {value}")
+        return Verdict(self.name, "allow", p.value, f"learning: trial within {f:g}x")
+
+
+@dataclass(frozen=True)
+class RegressionGuard:
+    """No value that was reverted at this workload; in LEARNING and COLLABORATION no new
+    change while the last one is still being measured."""
+
+    name: str = "regression"
+
+    def check(self, p: Proposal) -> Verdict:
+        if p.value == p.current:
+            return Verdict(self.name, "allow", p.value, "no change proposed")
+        if p.value in p.vetoed:
+            return Verdict(self.name, "deny", p.current, p.vetoed[p.value])
+        if p.judging and p.mode != "recommendation":
+            return Verdict(self.name, "deny", p.current, p.judging)
+        return Verdict(self.name, "allow", p.value, "no regression recorded for this value")

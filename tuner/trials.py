@@ -1,0 +1,161 @@
+"""The regression guard's measurements: did a change the model asked for actually help?
+
+After each write the target's reward (a per-driver signal, higher is better; for readahead
+the application's read throughput seen in the trace) is collected for a window of ticks and
+compared with the ticks before the change at the old value. Worse beyond a tolerance: the
+loop reverts and vetoes that value for that workload for a while. A comparison is void
+("inconclusive") when the workload itself changed meanwhile (its signature moved), because
+then the reward moved for reasons that are not the change.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class GuardConfig:
+    window_ticks: int = 3  # rewards compared on each side of a change
+    settle_ticks: int = 1  # ticks ignored right after a write (readahead reaches files at open)
+    tolerance: float = 0.3  # revert when after/before < 1 - tolerance
+    veto_s: float = 600.0  # how long a reverted value stays barred for that workload
+    workload_shift: float = 0.25  # signature distance beyond which a comparison is void
+
+
+@dataclass(frozen=True)
+class Trial:
+    decision: str  # id of the decision that wrote ``new``
+    old: int
+    new: int
+    predicted: float | None  # model's expected reward ratio, score(new) / score(old)
+    before: tuple[float, ...]
+    signature: tuple[float, ...] | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    decision: str
+    old: int
+    new: int
+    verdict: Literal["kept", "reverted", "inconclusive"]
+    reason: str
+    before: float | None = None
+    after: float | None = None
+    ratio: float | None = None
+    predicted: float | None = None
+
+
+@dataclass(frozen=True)
+class Veto:
+    value: int
+    signature: tuple[float, ...] | None
+    until: float
+    reason: str
+
+
+def shifted(a: Sequence[float] | None, b: Sequence[float] | None, limit: float) -> bool:
+    """True when two workload signatures differ (unknown counts as different)."""
+    if a is None or b is None or len(a) != len(b):
+        return True
+    return any(not abs(x - y) <= limit for x, y in zip(a, b, strict=True))  # NaN: shifted
+
+
+@dataclass
+class Judge:
+    """Open trials, recent rewards and vetoes of every target of one driver."""
+
+    cfg: GuardConfig = field(default_factory=GuardConfig)
+    trials: dict[str, Trial] = field(default_factory=dict)
+    _after: dict[str, list[float]] = field(default_factory=dict)
+    _skip: dict[str, int] = field(default_factory=dict)
+    _history: dict[str, deque[tuple[int, float | None, tuple[float, ...] | None]]] = \
+        field(default_factory=dict)
+    _vetoes: dict[str, list[Veto]] = field(default_factory=dict)
+    _age: dict[str, int] = field(default_factory=dict)
+
+    def observe(self, target: str, value: int, reward: float | None,
+                signature: tuple[float, ...] | None) -> Outcome | None:
+        """Feed one active tick; returns the trial's outcome once it is decided."""
+        hist = self._history.setdefault(target, deque(maxlen=4 * self.cfg.window_ticks))
+        hist.append((value, reward, signature))
+        trial = self.trials.get(target)
+        if trial is None:
+            return None
+        if value != trial.new:
+            return self._end(target, "inconclusive", f"value is {value} before the verdict")
+        if shifted(signature, trial.signature, self.cfg.workload_shift):
+            return self._end(target, "inconclusive", "workload changed during the window")
+        self._age[target] = age = self._age.get(target, 0) + 1
+        if self._skip.get(target, 0) > 0:
+            self._skip[target] -= 1
+            return None
+        if reward is None:
+            if age > self.cfg.settle_ticks + 3 * self.cfg.window_ticks:
+                return self._end(target, "inconclusive", f"no reward measured in {age} ticks")
+            return None
+        after = self._after.setdefault(target, [])
+        after.append(reward)
+        if len(after) < self.cfg.window_ticks:
+            return None
+        return self._verdict(target, trial, after)
+
+    def start(self, target: str, decision: str, old: int, new: int,
+              predicted: float | None) -> Outcome | None:
+        """A write happened: the ticks before it at ``old``, same workload, are the baseline.
+        Without one nothing can be judged: the outcome says so at once, no trial is held."""
+        hist = self._history.get(target, deque())
+        sig = hist[-1][2] if hist else None
+        before = [r for v, r, s in hist if v == old and r is not None
+                  and not shifted(s, sig, self.cfg.workload_shift)][-self.cfg.window_ticks:]
+        self.trials[target] = Trial(decision, old, new, predicted, tuple(before), sig)
+        self._after[target] = []
+        self._skip[target] = self.cfg.settle_ticks
+        self._age[target] = 0
+        if not before:
+            return self._end(target, "inconclusive", "no reward measured at the old value")
+        return None
+
+    def cancel(self, target: str) -> None:
+        self.trials.pop(target, None)
+
+    def pending(self, target: str) -> str:
+        t = self.trials.get(target)
+        if t is None:
+            return ""
+        got = len(self._after.get(target, ()))
+        return f"judging {t.old} → {t.new}: {got} of {self.cfg.window_ticks} ticks measured"
+
+    def veto(self, target: str, outcome: Outcome, signature: tuple[float, ...] | None,
+             now: float) -> None:
+        self._vetoes.setdefault(target, []).append(
+            Veto(outcome.new, signature, now + self.cfg.veto_s,
+                 f"{outcome.new} reverted at this workload: {outcome.reason}"))
+
+    def vetoed(self, target: str, signature: tuple[float, ...] | None,
+               now: float) -> dict[int, str]:
+        live = [v for v in self._vetoes.get(target, ()) if v.until > now]
+        self._vetoes[target] = live
+        return {v.value: v.reason for v in live
+                if not shifted(v.signature, signature, self.cfg.workload_shift)}
+
+    def _verdict(self, target: str, trial: Trial, after: list[float]) -> Outcome:
+        before, now = statistics.fmean(trial.before), statistics.fmean(after)
+        if before <= 0:
+            return self._end(target, "inconclusive", "baseline reward is zero")
+        ratio = now / before
+        if ratio < 1 - self.cfg.tolerance:
+            why = f"reward {ratio:.2f}x of before (< {1 - self.cfg.tolerance:.2f})"
+            return self._end(target, "reverted", why, before, now, ratio)
+        return self._end(target, "kept", f"reward {ratio:.2f}x of before", before, now, ratio)
+
+    def _end(self, target: str, verdict: Literal["kept", "reverted", "inconclusive"],
+             reason: str, before: float | None = None, after: float | None = None,
+             ratio: float | None = None) -> Outcome:
+        t = self.trials.pop(target)
+        self._after.pop(target, None)
+        return Outcome(t.decision, t.old, t.new, verdict, reason, before, after, ratio,
+                       t.predicted)
