@@ -54,8 +54,8 @@ def _agent(settle: tuple[float, ...], cpu: float) -> object:
                             exited_early=False, restored=True, chosen=(2048, 4))
 
 
-def _report(rounds: int) -> object:
-    plan = bench.plan_regimes([4, 2048], default=2048, skip_mltune=False)
+def _report(rounds: int, skip_mltune: bool = False) -> object:
+    plan = bench.plan_regimes([4, 2048], default=2048, skip_mltune=skip_mltune)
     made = []
     for k in range(rounds):
         slow = 1 + k  # the host slows down round by round
@@ -65,9 +65,10 @@ def _report(rounds: int) -> object:
                 bench.RegimeRun("default", s2048.phases, same_as="static-2048"),
                 _run("tuned-throughput-performance", [1400 / slow, 1 / slow], [4096, 4096]),
                 _run("oracle", [1450 / slow, 48 / slow], [2048, 4]),
-                _run("mltune", [1300 / slow, 45 / slow], [None, None]))
+                *[_run("mltune", [1300 / slow, 45 / slow], [None, None])] * (not skip_mltune))
         order = tuple(bench.round_order([r.name for r in plan if r.same_as is None], k, rounds))
-        made.append(bench.Round(k + 1, order, runs, _agent((0.5, 1.0 + k), 0.4)))
+        agent = None if skip_mltune else _agent((0.5, 1.0 + k), 0.4)
+        made.append(bench.Round(k + 1, order, runs, agent))
     return bench.Report(PHASES, 2048, plan, tuple(made), "vda", "loop9")
 
 
@@ -101,3 +102,13 @@ def test_printed_report_names_every_regime(rounds, capsys):
     assert "best static read_ahead_kb per phase" in out
     assert ("per round" in out) == (rounds > 1)
     assert "restored: yes" in out
+
+
+def test_repeats_without_the_agent_report_statics_and_oracle_only(capsys):
+    report = _report(3, skip_mltune=True)
+    data = bench.to_json(report, _args(3), [4, 2048])
+    assert data["summary"]["agent"] is None
+    assert [r["name"] for r in data["summary"]["regimes"]][-1] == "oracle"
+    bench.print_report(report)
+    out = capsys.readouterr().out
+    assert "mltune: skipped" in out and "settle" not in out
