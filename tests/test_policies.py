@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 from mltune.policies.base import Proposal, Verdict
+from mltune.policies.guard import ModeGate, RegressionGuard
 from mltune.policies.limits import (
     AllowedRange,
     Cooldown,
@@ -262,3 +263,39 @@ def test_pressure_guard_one_known_pressure_over_threshold_still_denies() -> None
 def test_pressure_guard_never_blocks_keeping_the_current_value() -> None:
     v = PressureGuard(60, 60).check(proposal(64, 64, pressure={"io_full_avg10": 99.0}))
     assert (v.action, v.reason) == ("allow", "no change proposed")
+
+
+# -- mode gate and regression guard (mltune.policies.guard) ------------------------------
+def guarded(current: int, value: int, mode: str, judging: str = "",
+            vetoed: Mapping[int, str] | None = None) -> Proposal:
+    return Proposal("readahead", "vda", current, value, SCORES, 100.0, None, (), {}, mode,
+                    judging, vetoed or {})
+
+
+def test_learning_clamps_a_trial_to_its_step_factor_up_and_down() -> None:
+    gate = ModeGate(4)
+    assert gate.check(guarded(4, 4096, "learning")) == Verdict(
+        "mode", "clamp", 16, "learning: trial steps of at most 4x, 4096 → 16")
+    assert gate.check(guarded(4096, 4, "learning")).value == 1024
+    assert gate.check(guarded(64, 128, "learning")).action == "allow"
+
+
+def test_other_modes_pass_the_mode_gate_untouched() -> None:
+    for mode in ("collaboration", "recommendation"):
+        assert ModeGate(4).check(guarded(4, 4096, mode)) == Verdict(
+            "mode", "allow", 4096, f"mode {mode}")
+
+
+def test_a_vetoed_value_is_denied_with_the_reason_it_was_reverted() -> None:
+    v = RegressionGuard().check(guarded(4, 1024, "recommendation",
+                                        vetoed={1024: "1024 reverted at this workload"}))
+    assert v == Verdict("regression", "deny", 4, "1024 reverted at this workload")
+
+
+def test_a_change_waits_for_the_verdict_on_the_last_one_except_in_recommendation() -> None:
+    judging = "judging 4 → 64: 1 of 3 ticks measured"
+    for mode in ("learning", "collaboration"):
+        assert RegressionGuard().check(guarded(64, 1024, mode, judging)) == Verdict(
+            "regression", "deny", 64, judging)
+    assert RegressionGuard().check(guarded(64, 1024, "recommendation", judging)).action \
+        == "allow"

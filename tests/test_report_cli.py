@@ -156,7 +156,7 @@ def test_explain_reads_what_a_real_dry_run_wrote_first_tick_is_idle(
     code, out, err = cli("explain", "--state-dir", str(state), "--model", str(model_files[0]))
     assert code == 0, err
     [head] = headers(out)
-    assert head.startswith("readahead/loop0: ")
+    assert head.startswith("readahead/loop0 [advise]: ")
     # One tick of a static tree: no diskstats delta, no trace, so no evidence to act on.
     assert "idle this tick: kept" in out
 
@@ -180,7 +180,8 @@ def test_status_json_has_live_value_original_and_last_decision(
     assert code == 0, err
     loop0, vda = json.loads(out)
     assert loop0 == {"target": "readahead/loop0", "current": "1024", "original": "128",
-                     "changed_by_mltune": True, "frozen": None,
+                     "changed_by_mltune": True, "frozen": None, "mode": None,
+                     "mode_why": None,
                      "last_decision": {"time": 1.7e9, "current": 128, "chosen": 1024,
                                        "written": "1024", "note": ""}}
     assert (vda["target"], vda["current"], vda["original"], vda["changed_by_mltune"]) == (
@@ -193,9 +194,11 @@ def test_status_text_is_one_line_per_target(cli, root_copy: Path, state: Path) -
     code, out, _ = cli("status", "--state-dir", str(state), "--root", str(root_copy))
     assert code == 0
     loop0, vda = out.splitlines()
-    assert loop0.startswith("readahead/loop0  current 1024   original 128   last decision ")
+    assert loop0.startswith(
+        "readahead/loop0  current 1024   original 128   mode -              last decision ")
     assert loop0.endswith(": 128 → 1024")
-    assert vda.startswith("readahead/vda    current 8192   unchanged      last decision ")
+    assert vda.startswith(
+        "readahead/vda    current 8192   unchanged      mode -              last decision ")
 
 
 def test_status_of_a_removed_device_shows_no_current_value(cli, root_copy: Path,
@@ -217,7 +220,8 @@ def test_status_without_audit_log_still_lists_what_the_journal_would_restore(
     code, out, _ = cli("status", "--state-dir", str(state), "--root", str(root_copy))
     assert code == 0
     assert out.splitlines() == [
-        "readahead/loop0  current 1024   original 128   last decision none recorded"]
+        "readahead/loop0  current 1024   original 128   mode -              "
+            "last decision none recorded"]
 
 
 def test_status_with_empty_state_dir_says_so(cli, root_copy: Path, state: Path) -> None:
@@ -257,3 +261,36 @@ def test_config_validate_of_a_missing_file_exits_2(cli, tmp_path: Path) -> None:
     code, _, err = cli("config", "validate", str(tmp_path / "none.yaml"))
     assert code == 2
     assert one_line(err) == f"mltune: error: {tmp_path}/none.yaml: No such file or directory"
+
+
+def test_status_shows_each_targets_mode_and_why_an_emergency_happened(
+        cli, root_copy: Path, state: Path) -> None:
+    changed_loop0(root_copy, state)
+    (state / "state.json").write_text(json.dumps({
+        "format": "mltune-state", "version": 1, "pid": 1, "driver": "readahead",
+        "frozen": {}, "advise": False,
+        "modes": {"loop0": {"mode": "emergency", "why": "3 failed writes in a row: EINVAL"},
+                  "vda": {"mode": "recommendation", "why": "3 changes measured as gains"}}}))
+    code, out, _ = cli("status", "--state-dir", str(state), "--root", str(root_copy))
+    assert code == 0
+    lines = out.splitlines()
+    assert " mode emergency " in lines[0] and " mode recommendation " in lines[2]
+    assert lines[1].split() == ["EMERGENCY:", "3", "failed", "writes", "in", "a", "row:",
+                                "EINVAL"]
+    code, out, _ = cli("status", "--json", "--state-dir", str(state), "--root", str(root_copy))
+    assert [(r["mode"], r["mode_why"]) for r in json.loads(out)] == [
+        ("emergency", "3 failed writes in a row: EINVAL"),
+        ("recommendation", "3 changes measured as gains")]
+
+
+def test_explain_shows_the_measured_outcome_of_a_change(cli, state: Path) -> None:
+    write_audit(state, decision(id="7-1", mode="collaboration"),
+                {"kind": "outcome", "time": 1.7e9 + 4, "driver": "readahead",
+                 "target": "loop0", "decision": "7-1", "old": 128, "new": 1024,
+                 "verdict": "kept", "reason": "reward 2.10x of before", "before": 100.0,
+                 "after": 210.0, "ratio": 2.1, "predicted": 1.58})
+    code, out, _ = cli("explain", "--state-dir", str(state))
+    assert code == 0
+    assert headers(out) == ["readahead/loop0 [collaboration]: 128 → 1024 (written)"]
+    assert out.splitlines()[-1] == ("  measured afterwards: kept (reward 2.10x of before; "
+                                    "the model predicted 1.58x)")

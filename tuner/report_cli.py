@@ -50,7 +50,9 @@ def _what(d: dict[str, Any]) -> str:
 
 
 def _sentence(d: dict[str, Any], top: list[tuple[str, float, Any]]) -> str:
-    lines = [f"{_when(d['time'])} {d['driver']}/{d['target']}: {_what(d)}"]
+    # Audit lines from before modes existed have no "mode": no tag.
+    mode = "" if not d.get("mode") else " [advise]" if d.get("dry_run") else f" [{d['mode']}]"
+    lines = [f"{_when(d['time'])} {d['driver']}/{d['target']}{mode}: {_what(d)}"]
     if d.get("note"):
         lines.append(f"  note: {d['note']}")
     scores = d.get("scores") or {}
@@ -65,6 +67,13 @@ def _sentence(d: dict[str, Any], top: list[tuple[str, float, Any]]) -> str:
         lines.append(f"  features that pushed hardest for {d['best']}: " + ", ".join(
             f"{name}={_fmt(value)} ({c:+.2f})" for name, c, value in top))
     return "\n".join(lines)
+
+
+def _measured(o: dict[str, Any]) -> str:
+    """The regression guard's verdict on a change, in words."""
+    pred = o.get("predicted")
+    said = f"; the model predicted {pred:.2f}x" if pred else ""
+    return f"  measured afterwards: {o['verdict']} ({o['reason']}{said})"
 
 
 def _fmt(v: Any) -> str:
@@ -99,7 +108,10 @@ def explain(
     from .cli import _load_model
     from .registry import make_driver
 
-    picked = [d for d in _audit(state_dir) if target in (None, d["target"])
+    lines = list(_audit(state_dir))
+    measured = {o["decision"]: o for o in lines if o.get("kind") == "outcome"}
+    picked = [d for d in lines if d.get("kind", "decision") == "decision"
+              and target in (None, d["target"])
               and (not changes_only or d["chosen"] != d["current"])][-last:]
     if not picked:
         typer.echo("no matching decisions")
@@ -111,15 +123,23 @@ def explain(
             drv = make_driver(name, Root("/"))
             models[name] = _load_model(name, drv, model)[0]
         typer.echo(_sentence(d, _contributions(models[name], d, 4)))
+        if d.get("id") in measured:
+            typer.echo(_measured(measured[d["id"]]))
 
 
-def _frozen(state_dir: Path) -> dict[str, str]:
-    """driver/target → reason, from the running agent's state file (absent: none frozen)."""
+def _agent_state(state_dir: Path) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """From the agent's state file: driver/target → why frozen, and driver/target → mode
+    and why ({"mode": "advise"} for every target of a dry run). Absent file: nothing."""
     try:
         raw = json.loads((state_dir / "state.json").read_text(encoding="utf-8"))
-        return {f"{raw['driver']}/{t}": why for t, why in raw.get("frozen", {}).items()}
+        drv = raw["driver"]
+        frozen = {f"{drv}/{t}": str(why) for t, why in raw.get("frozen", {}).items()}
+        modes = {f"{drv}/{t}": {"mode": "advise" if raw.get("advise") else str(m["mode"]),
+                                "why": str(m["why"])}
+                 for t, m in raw.get("modes", {}).items()}
+        return frozen, modes
     except FileNotFoundError:
-        return {}
+        return {}, {}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise MltuneError(f"{state_dir / 'state.json'}: unreadable ({err})") from err
 
@@ -130,7 +150,9 @@ def status(
     root: Annotated[Path, typer.Option(help="Root holding proc/ and sys/ (tests, containers).")]
     = Path("/"),
 ) -> None:
-    """Per target: current value, original value (if mltune changed it), last decision."""
+    """Per target: current value, original value (if mltune changed it), mode (learning,
+    collaboration, recommendation, emergency; advise in a dry run), frozen or not, and the
+    last decision."""
     from .journal import Journal
 
     live = Root(root)
@@ -139,10 +161,11 @@ def status(
     last: dict[str, dict[str, Any]] = {}
     try:
         for d in _audit(state_dir):
-            last[f"{d['driver']}/{d['target']}"] = d
+            if d.get("kind", "decision") == "decision":
+                last[f"{d['driver']}/{d['target']}"] = d
     except MltuneError:
         pass  # no audit log yet: the journal alone still says what to restore
-    frozen = _frozen(state_dir)
+    frozen, modes = _agent_state(state_dir)
     rows = []
     for key in sorted(set(last) | {f"{e.driver}/{e.target}" for e in entries}):
         d = last.get(key)
@@ -152,6 +175,8 @@ def status(
                      "original": entry.original if entry else None,
                      "changed_by_mltune": entry is not None,
                      "frozen": frozen.get(key),
+                     "mode": modes.get(key, {}).get("mode"),
+                     "mode_why": modes.get(key, {}).get("why"),
                      "last_decision": None if d is None else {
                          k: d.get(k) for k in ("time", "current", "chosen", "written", "note")}})
     if json_out:
@@ -163,7 +188,11 @@ def status(
         orig = f"original {r['original']}" if r["changed_by_mltune"] else "unchanged"
         decided = ("none recorded" if ld is None
                    else f"{_when(ld['time'])}: {ld['current']} → {ld['chosen']}")
-        typer.echo(f"{r['target']:<16} current {current:<6} {orig:<14} last decision {decided}")
+        mode = r["mode"] or "-"
+        typer.echo(f"{r['target']:<16} current {current:<6} {orig:<14} mode {mode:<14} "
+                   f"last decision {decided}")
+        if r["mode"] == "emergency":
+            typer.echo(f"{'':<16} EMERGENCY: {r['mode_why']}")
         if r["frozen"]:
             typer.echo(f"{'':<16} FROZEN: {r['frozen']}")
     if not rows:

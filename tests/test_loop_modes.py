@@ -1,0 +1,143 @@
+"""The loop with the regression guard and the modes: measured outcomes, reverts, vetoes,
+promotion, EMERGENCY (restoring originals), resume, new targets."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from mltune.errors import ValueRejected
+from mltune.journal import Journal
+from mltune.loop import REDISCOVER_TICKS, Agent
+from mltune.modes import ModeConfig
+from mltune.policies.guard import RegressionGuard
+from mltune.policies.limits import AllowedRange, Cooldown, MinGain
+from mltune.sysfs import Root
+from mltune.trials import GuardConfig, Judge
+
+from .test_loop import PREFERS_1024, FakeDriver, PressuredDriver, StubModel, audit_lines
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Root:
+    for name in ("a", "b"):
+        d = tmp_path / "root" / "sys" / "fake" / name
+        d.mkdir(parents=True)
+        (d / "knob").write_text("4\n")
+    return Root(tmp_path / "root")
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    d = tmp_path / "state"
+    d.mkdir()
+    return d
+
+
+def guarded_agent(root: Root, state: Path, drv: FakeDriver | None = None,
+                  start: str = "collaboration", promote_after: int = 3) -> Agent:
+    drv = drv or FakeDriver(root, ["a"])
+    policies = [AllowedRange(4, 4096), RegressionGuard(), Cooldown(0.0), MinGain(0.05)]
+    return Agent(drv, StubModel(PREFERS_1024), policies, drv.discover(), Journal(state, root),
+                 state / "audit.jsonl",
+                 mode_cfg=ModeConfig(start=start, promote_after=promote_after),
+                 judge=Judge(GuardConfig(window_ticks=2, settle_ticks=1, tolerance=0.3)))
+
+
+def outcomes(state: Path) -> list[tuple[str, str]]:
+    return [(x["verdict"], x["reason"]) for x in audit_lines(state) if x["kind"] == "outcome"]
+
+
+def test_a_change_that_made_things_worse_is_reverted_and_its_value_barred(
+        root: Root, state: Path) -> None:
+    a = guarded_agent(root, state)
+    a.driver.rewards = [100, 90, 20, 25]  # before; settle; two ticks at 1024
+    assert a.tick()[0].written == "1024"
+    assert [a.tick()[0].written for _ in range(2)] == [None, None]  # settle, 1st measure
+    d = a.tick()[0]
+    assert (d.written, d.chosen) == ("4", 4)
+    assert d.note == "reverted 1024 → 4: reward 0.23x of before (< 0.70)"
+    assert root.read("sys/fake/a/knob") == "4"
+    assert outcomes(state) == [("reverted", "reward 0.23x of before (< 0.70)")]
+    assert a.modes["a"].mode == "learning"  # demoted
+    # The model still ranks 1024 first; it is barred, the next best (64) is tried instead.
+    d = a.tick()[0]
+    assert (d.best, d.written) == (64, "64")
+
+
+def test_a_change_measured_as_a_gain_is_kept_and_counts_towards_promotion(
+        root: Root, state: Path) -> None:
+    a = guarded_agent(root, state, promote_after=1)
+    a.driver.rewards = [100, 50, 300, 310]
+    for _ in range(4):
+        a.tick()
+    assert root.read("sys/fake/a/knob") == "1024"
+    assert outcomes(state) == [("kept", "reward 3.05x of before")]
+    assert a.modes["a"].mode == "recommendation"
+    saved = json.loads((state / "state.json").read_text())
+    assert saved["modes"]["a"] == {"mode": "recommendation",
+                                   "why": "1 changes in a row measured as gains"}
+    out = next(x for x in audit_lines(state) if x["kind"] == "outcome")
+    first = next(x for x in audit_lines(state) if x["kind"] == "decision")
+    assert out["decision"] == first["id"]
+    assert (out["before"], out["after"]) == (100, 305)
+    assert out["predicted"] == pytest.approx(0.95 / 0.30)
+
+
+def test_repeated_refused_writes_mean_emergency_with_the_original_restored(
+        root: Root, state: Path) -> None:
+    a = guarded_agent(root, state, start="recommendation")
+    a.tick()  # 4 → 1024 (no reward measured: inconclusive, nothing held)
+    assert root.read("sys/fake/a/knob") == "1024"
+    a.model.scores = {4: 0.1, 64: 0.99, 1024: 0.2}
+    a.driver.fail_apply["a"] = ValueRejected("sys/fake/a/knob: value rejected")
+    notes = [a.tick()[0].note for _ in range(3)]
+    assert notes == ["write failed (see log)"] * 3
+    assert a.modes["a"].mode == "emergency"
+    assert root.read("sys/fake/a/knob") == "4"  # the original, restored on entering
+    assert Journal(state, root).load()[1] == []
+    d = a.tick()[0]
+    assert (d.mode, d.written) == ("emergency", None)
+    assert d.note.startswith("emergency, hands off: 3 failed writes in a row")
+    # `mltune resume a` lifts it, cautiously.
+    (state / "resume-a").write_text("")
+    a.poll_resume()
+    assert a.modes["a"].mode == "learning"
+
+
+def test_extreme_memory_pressure_means_emergency_and_nothing_written(
+        root: Root, state: Path) -> None:
+    drv = PressuredDriver(root, ["a"], {"psi_mem_full": 95.0})
+    a = guarded_agent(root, state, drv)
+    d = a.tick()[0]
+    assert (d.mode, d.written) == ("emergency", None)
+    assert d.note == ("emergency, hands off: extreme pressure: "
+                      "memory_full_avg10 95% >= 90%")
+    assert drv.applied == []
+
+
+def test_a_target_that_appears_later_is_picked_up(root: Root, state: Path) -> None:
+    a = guarded_agent(root, state)
+    a.driver.names.append("b")
+    for _ in range(REDISCOVER_TICKS - 1):
+        a.tick()
+    assert [t.name for t in a.targets] == ["a"]
+    a.tick()
+    assert [t.name for t in a.targets] == ["a", "b"]
+    assert [d.target for d in a.tick()] == ["a", "b"]
+
+
+def test_a_target_that_comes_back_after_removal_is_picked_up_again(
+        root: Root, state: Path) -> None:
+    a = guarded_agent(root, state, FakeDriver(root, ["a", "b"]))
+    a.tick()
+    shutil.rmtree(root.path("sys/fake/b"))
+    a.tick()
+    assert [t.name for t in a.targets] == ["a"]
+    (root.path("sys/fake/b")).mkdir()
+    root.path("sys/fake/b/knob").write_text("4\n")
+    for _ in range(REDISCOVER_TICKS):
+        a.tick()
+    assert [t.name for t in a.targets] == ["a", "b"]

@@ -1,0 +1,95 @@
+"""Mode transitions of one target (ML-LIB RFC modes)."""
+
+from __future__ import annotations
+
+from mltune.modes import (
+    COLLABORATION,
+    EMERGENCY,
+    LEARNING,
+    RECOMMENDATION,
+    ModeConfig,
+    TargetMode,
+)
+from mltune.trials import Outcome
+
+CFG = ModeConfig(start=LEARNING, promote_after=2, max_prediction_error=4.0,
+                 emergency_after_errors=3, calm_ticks=2)
+
+
+def gain(ratio: float = 1.5, predicted: float | None = 1.4) -> Outcome:
+    return Outcome("d", 4, 1024, "kept", "", 100.0, 100 * ratio, ratio, predicted)
+
+
+def test_start_mode_comes_from_the_config_and_advise_starts_collaborating() -> None:
+    assert TargetMode(CFG).mode == LEARNING
+    assert TargetMode(ModeConfig(start="advise")).mode == COLLABORATION
+
+
+def test_promotion_after_n_measured_gains_in_a_row_up_to_recommendation() -> None:
+    m = TargetMode(CFG)
+    assert m.outcome(gain()) is None
+    assert m.outcome(gain()) == "learning → collaboration: 2 changes in a row measured as gains"
+    m.outcome(gain())
+    m.outcome(gain())
+    assert m.mode == RECOMMENDATION
+    m.outcome(gain())
+    assert m.outcome(gain()) is None and m.mode == RECOMMENDATION  # top of the ladder
+
+
+def test_inconclusive_outcomes_neither_promote_nor_demote() -> None:
+    m = TargetMode(CFG)
+    m.outcome(gain())
+    m.outcome(Outcome("d", 4, 1024, "inconclusive", "workload changed"))
+    assert m.outcome(gain()) is not None  # the streak of gains was not broken
+
+
+def test_a_revert_demotes_one_step_and_resets_the_streak() -> None:
+    m = TargetMode(ModeConfig(start=RECOMMENDATION, promote_after=2))
+    note = m.outcome(Outcome("d", 4, 1024, "reverted", "reward 0.5x", 100, 50, 0.5, 2.0))
+    assert note == "recommendation → collaboration: change 4 → 1024 reverted (reward 0.5x)"
+    assert m.wins == 0
+
+
+def test_a_prediction_off_by_more_than_the_limit_demotes_even_if_kept() -> None:
+    m = TargetMode(ModeConfig(start=COLLABORATION, max_prediction_error=4.0))
+    assert m.outcome(gain(ratio=1.0, predicted=5.0)) == (
+        "collaboration → learning: measured 1.00x, predicted 5.00x")
+    assert m.outcome(gain(ratio=0.9, predicted=5.0)) is None  # already at the bottom
+    assert m.mode == LEARNING
+
+
+def test_repeated_write_errors_enter_emergency_and_resume_lifts_it_into_learning() -> None:
+    m = TargetMode(ModeConfig(start=RECOMMENDATION, emergency_after_errors=3))
+    assert m.write_failed("EINVAL") is None
+    m.write_ok()  # a success in between resets the count
+    assert m.write_failed("EINVAL") is None and m.write_failed("EINVAL") is None
+    assert m.write_failed("EINVAL") == (
+        "recommendation → emergency: 3 failed writes in a row: EINVAL")
+    assert m.outcome(gain()) is None and m.mode == EMERGENCY  # no learning while hands off
+    assert m.lift() == "emergency → learning: resumed by request"
+
+
+def test_extreme_pressure_is_an_emergency_lifted_after_calm_ticks() -> None:
+    m = TargetMode(CFG)
+    assert m.pressure({"memory_full_avg10": 95.0}) == (
+        "learning → emergency: extreme pressure: memory_full_avg10 95% >= 90%")
+    assert m.lift() is None  # not an error emergency: resume does not lift it
+    assert m.pressure({"memory_full_avg10": 10.0}) is None
+    assert m.pressure({"memory_full_avg10": 95.0}) is None  # calm count starts again
+    assert m.pressure({"memory_full_avg10": 10.0}) is None
+    assert m.pressure({"memory_full_avg10": 10.0}) == (
+        "emergency → learning: pressure calm for 2 ticks")
+
+
+def test_unknown_pressure_and_io_pressure_under_100_do_not_trigger() -> None:
+    m = TargetMode(CFG)
+    assert m.pressure({"memory_full_avg10": float("nan"), "io_full_avg10": 99.0}) is None
+    assert m.mode == LEARNING
+
+
+def test_a_model_emergency_is_not_lifted_by_calm_or_resume() -> None:
+    m = TargetMode(CFG)
+    m.emergency("model", "no valid model")
+    for _ in range(5):
+        m.pressure({"memory_full_avg10": 0.0})
+    assert m.lift() is None and m.mode == EMERGENCY

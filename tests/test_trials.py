@@ -1,0 +1,98 @@
+"""The regression guard's judge: baselines, windows, verdicts, vetoes."""
+
+from __future__ import annotations
+
+import math
+
+from mltune.trials import GuardConfig, Judge, shifted
+
+SIG = (0.9, 0.9, 0.0, 0.5)
+CFG = GuardConfig(window_ticks=2, settle_ticks=1, tolerance=0.3, veto_s=60,
+                  workload_shift=0.25)
+
+
+def judged(before: list[float], after: list[float], sig_after: tuple = SIG) -> list:
+    j = Judge(CFG)
+    for r in before:
+        assert j.observe("a", 4, r, SIG) is None
+    assert j.start("a", "d1", 4, 1024, 2.0) is None
+    return [j.observe("a", 1024, r, sig_after) for r in after]
+
+
+def test_a_change_that_kept_its_reward_is_kept_after_settle_plus_window() -> None:
+    *pending, o = judged([100, 110], [5, 100, 120])  # first tick after the write: skipped
+    assert pending == [None, None]
+    assert (o.verdict, o.old, o.new, o.decision) == ("kept", 4, 1024, "d1")
+    assert o.before == 105 and o.after == 110 and o.predicted == 2.0
+    assert o.reason == "reward 1.05x of before"
+
+
+def test_a_change_that_lost_more_than_the_tolerance_is_reverted() -> None:
+    o = judged([100, 100], [100, 60, 70])[-1]
+    assert o.verdict == "reverted"
+    assert o.ratio == 0.65 and o.reason == "reward 0.65x of before (< 0.70)"
+
+
+def test_a_workload_change_during_the_window_voids_the_comparison() -> None:
+    o = judged([100], [50], sig_after=(0.1, 0.1, 1.0, 0.0))[0]
+    assert (o.verdict, o.reason) == ("inconclusive", "workload changed during the window")
+
+
+def test_the_baseline_is_only_ticks_at_the_old_value_and_the_same_workload() -> None:
+    j = Judge(CFG)
+    j.observe("a", 64, 1000, SIG)  # another value
+    j.observe("a", 4, 5000, (0.0, 0.0, 1.0, 0.0))  # another workload
+    j.observe("a", 4, 100, SIG)
+    j.start("a", "d1", 4, 1024, None)
+    assert j.trials["a"].before == (100,)
+
+
+def test_without_a_baseline_the_outcome_is_inconclusive_at_once() -> None:
+    j = Judge(CFG)
+    j.observe("a", 4, None, SIG)
+    o = j.start("a", "d1", 4, 1024, 1.5)
+    assert o is not None and (o.verdict, o.reason) == (
+        "inconclusive", "no reward measured at the old value")
+    assert j.pending("a") == ""
+
+
+def test_a_trial_without_rewards_ends_instead_of_blocking_for_ever() -> None:
+    j = Judge(CFG)
+    j.observe("a", 4, 100, SIG)
+    j.start("a", "d1", 4, 1024, 1.5)
+    outs = [j.observe("a", 1024, None, SIG) for _ in range(1 + 3 * 2 + 1)]
+    assert outs[:-1] == [None] * 7
+    assert outs[-1].verdict == "inconclusive" and "no reward measured" in outs[-1].reason
+
+
+def test_someone_changing_the_value_before_the_verdict_ends_the_trial() -> None:
+    j = Judge(CFG)
+    j.observe("a", 4, 100, SIG)
+    j.start("a", "d1", 4, 1024, 1.5)
+    o = j.observe("a", 256, 100, SIG)
+    assert (o.verdict, o.reason) == ("inconclusive", "value is 256 before the verdict")
+
+
+def test_pending_says_how_far_the_measurement_is() -> None:
+    j = Judge(CFG)
+    j.observe("a", 4, 100, SIG)
+    j.start("a", "d1", 4, 1024, 1.5)
+    j.observe("a", 1024, 100, SIG)  # settle
+    j.observe("a", 1024, 100, SIG)
+    assert j.pending("a") == "judging 4 → 1024: 1 of 2 ticks measured"
+
+
+def test_a_vetoed_value_is_barred_at_that_workload_until_it_expires() -> None:
+    j = Judge(CFG)
+    o = judged([100], [100, 10, 10])[-1]
+    j.veto("a", o, SIG, now=1000.0)
+    assert j.vetoed("a", SIG, now=1030.0) == {
+        1024: "1024 reverted at this workload: reward 0.10x of before (< 0.70)"}
+    assert j.vetoed("a", (0.0, 0.0, 1.0, 0.0), now=1030.0) == {}  # another workload
+    assert j.vetoed("a", SIG, now=1060.0) == {}  # expired
+
+
+def test_unknown_or_nan_signatures_count_as_shifted() -> None:
+    assert shifted(None, SIG, 0.25) and shifted(SIG, None, 0.25)
+    assert shifted((math.nan,), (math.nan,), 0.25)
+    assert not shifted((0.5, 0.5), (0.6, 0.4), 0.25)
