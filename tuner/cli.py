@@ -232,9 +232,9 @@ def resume(
     state_dir: Annotated[Path, typer.Option(help="State directory of the running agent.")]
     = Path("/run/mltune"),
 ) -> None:
-    """Let the running agent tune TARGET again after someone else changed it (it was frozen).
-
-    The value set by the other party becomes the new original.
+    """Let the running agent tune TARGET again: after someone else changed it (it was
+    frozen; their value becomes the new original), or after an EMERGENCY that refused writes
+    caused (the target restarts in learning mode).
     """
     if not state_dir.is_dir():
         raise Usage(f"state dir {state_dir} does not exist: is an agent running?")
