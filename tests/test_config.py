@@ -23,7 +23,7 @@ def test_defaults_load_and_pass_their_own_validation() -> None:
     ra = cfg["drivers"]["readahead"]
     assert ra["exclude"] == ["loop*", "zram*", "ram*"]
     assert ra["policies"] == {"range": {"min": 4, "max": 4096}, "min_gain": 0.15,
-                              "cooldown_s": 0.9, "max_step_factor": 1024,
+                              "cooldown_s": 0.5, "max_step_factor": 1024,
                               "max_changes_per_hour": 120,
                               "pressure": {"memory_full_avg10": 60, "io_full_avg10": 100},
                               "regression": {"window_ticks": 3, "settle_ticks": 1,
@@ -37,7 +37,7 @@ def test_user_file_overrides_one_key_and_keeps_the_rest(tmp_path: Path) -> None:
                                              "      min_gain: 0.1\n"))
     p = cfg["drivers"]["readahead"]["policies"]
     assert p["min_gain"] == 0.1
-    assert p["cooldown_s"] == 0.9 and p["range"] == {"min": 4, "max": 4096}
+    assert p["cooldown_s"] == 0.5 and p["range"] == {"min": 4, "max": 4096}
 
 
 def test_empty_user_file_means_defaults(tmp_path: Path) -> None:
