@@ -58,6 +58,12 @@ def test_a_prediction_off_by_more_than_the_limit_demotes_even_if_kept() -> None:
     assert m.mode == LEARNING
 
 
+def test_a_gain_larger_than_predicted_is_not_a_prediction_error() -> None:
+    m = TargetMode(ModeConfig(start=COLLABORATION, promote_after=1))
+    assert m.outcome(gain(ratio=22.75, predicted=6.67)) == (
+        "collaboration → recommendation: 1 changes in a row measured as gains")
+
+
 def test_repeated_write_errors_enter_emergency_and_resume_lifts_it_into_learning() -> None:
     m = TargetMode(ModeConfig(start=RECOMMENDATION, emergency_after_errors=3))
     assert m.write_failed("EINVAL") is None
