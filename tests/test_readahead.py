@@ -17,7 +17,7 @@ from mltune.drivers.readahead import (
     TRACE_FEATURES,
     ReadaheadDriver,
 )
-from mltune.errors import DeviceGone, MltuneError, WriteMismatch
+from mltune.errors import DeviceGone, MltuneError, Unparsable, WriteMismatch
 from mltune.sysfs import Root
 
 CONFIG_EXCLUDE = configmod.defaults()["drivers"]["readahead"]["exclude"]
@@ -200,6 +200,20 @@ def test_device_missing_from_diskstats_gets_no_observation(fake_root: Root,
     p = fake_root.path("proc/diskstats")
     p.write_text("".join(x for x in p.read_text().splitlines(True) if " loop0 " not in x))
     assert drv.observe(targets) == {}
+
+
+@pytest.mark.parametrize("text", ["", "-4", "nan", "8192 kB", "\x00", "9" * 5000])
+def test_garbled_read_ahead_kb_is_unparsable_and_blinds_only_its_device(
+        fake_root: Root, clock: Clock, text: str) -> None:
+    # Found by tests/test_fuzz_kernel_files.py: int() raised ValueError through the tick.
+    drv = ReadaheadDriver(fake_root, devices=["loop0", "vda"], trace=False)
+    targets = drv.discover()
+    fake_root.path("sys/block/loop0/queue/read_ahead_kb").write_text(text + "\n")
+    with pytest.raises(Unparsable, match="loop0/queue/read_ahead_kb"):
+        drv.current(targets[0])
+    with pytest.raises(Unparsable):
+        drv.plan(targets[0], 64)
+    assert list(drv.observe(targets)) == ["vda"]
 
 
 def test_device_removed_from_sysfs_is_gone(fake_root: Root, clock: Clock) -> None:
