@@ -13,6 +13,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import math
+import reprlib
 import time
 from collections.abc import Sequence
 
@@ -225,7 +226,9 @@ class ReadaheadDriver:
         self.root.write(change.path, change.new, owner=owner)
         got = self.root.read(change.path, owner=owner)
         if got != change.expect:
-            raise WriteMismatch(f"/{change.path}: wrote {change.new}, kernel shows {got}")
+            # repr: whatever the kernel shows, the message (and its log line) is one line.
+            raise WriteMismatch(f"/{change.path}: wrote {change.new}, kernel shows "
+                                f"{reprlib.repr(got)}")
         return got
 
     def close(self) -> None:
