@@ -13,12 +13,19 @@ from __future__ import annotations
 import fnmatch
 import logging
 import math
+import reprlib
 import time
 from collections.abc import Sequence
 
 from mltune.driver import Availability, Change, Observation, Target
-from mltune.errors import MltuneError, WriteMismatch
-from mltune.procfs import DiskStat, parse_diskstats, parse_keyvalue, parse_pressure
+from mltune.errors import MltuneError, Unparsable, WriteMismatch
+from mltune.procfs import (
+    DiskStat,
+    parse_diskstats,
+    parse_keyvalue,
+    parse_pressure,
+    parse_u64,
+)
 from mltune.sysfs import Root
 from mltune.tracing import TraceSampler, TraceStats
 
@@ -118,8 +125,12 @@ class ReadaheadDriver:
         for t in targets:
             if t.name not in disks:
                 continue  # removed device: the loop notices the missing observation
+            try:
+                ra_kb = self.current(t)
+            except Unparsable:
+                continue  # a garbled knob blinds this target only; the loop reports it
             feats = dict(system)
-            feats["ra_kb_log2"] = math.log2(max(self.current(t), 1))
+            feats["ra_kb_log2"] = math.log2(max(ra_kb, 1))
             feats.update(_disk_features(disks[t.name], prev[1].get(t.name) if prev else None,
                                         now - prev[0] if prev else 0.0))
             stats = traced.get(t.name) if traced is not None else None
@@ -182,9 +193,11 @@ class ReadaheadDriver:
         for sub in ["", *[p for p in self.root.listdir(base) if p.startswith(dev)]]:
             text = self.root.read(f"{base}/{sub}/dev" if sub else f"{base}/dev", fallback="",
                                   owner=base)
-            major, _, minor = text.partition(":")
-            if major.isdigit() and minor.isdigit():
-                nums.append((int(major), int(minor)))
+            # 5000 digits would make int() raise: parse_u64 takes what the kernel prints.
+            left, _, right = text.partition(":")
+            major, minor = parse_u64(left), parse_u64(right)
+            if major is not None and minor is not None:
+                nums.append((major, minor))
         return nums
 
     def _close_sampler(self) -> None:
@@ -197,7 +210,7 @@ class ReadaheadDriver:
 
     # -- values ------------------------------------------------------------------------
     def current(self, target: Target) -> int:
-        return int(self.root.read(target.path, owner=target.owner))
+        return self.root.read_int(target.path, owner=target.owner)
 
     def candidates(self, target: Target) -> tuple[int, ...]:
         return CANDIDATES
@@ -236,7 +249,9 @@ class ReadaheadDriver:
         self.root.write(change.path, change.new, owner=owner)
         got = self.root.read(change.path, owner=owner)
         if got != change.expect:
-            raise WriteMismatch(f"/{change.path}: wrote {change.new}, kernel shows {got}")
+            # repr: whatever the kernel shows, the message (and its log line) is one line.
+            raise WriteMismatch(f"/{change.path}: wrote {change.new}, kernel shows "
+                                f"{reprlib.repr(got)}")
         return got
 
     def close(self) -> None:

@@ -15,7 +15,7 @@ from mltune import config as configmod
 from mltune.cli import _policies
 from mltune.driver import Availability, Change, Observation, Target
 from mltune.drivers.readahead import ReadaheadDriver
-from mltune.errors import DeviceGone, ValueRejected
+from mltune.errors import DeviceGone, ValueRejected, WriteMismatch
 from mltune.journal import Journal
 from mltune.loop import Agent
 from mltune.policies.limits import AllowedRange, Cooldown, MaxChangesPerHour, MinGain
@@ -378,6 +378,56 @@ def test_dry_run_never_freezes(root: Root, state: Path) -> None:
     assert a.frozen == {}
     assert [(d.written, d.note) for d in decisions] == [(None, "")] * 2
     assert a.driver.applied == []
+
+
+class NormalisingDriver(FakeDriver):
+    """A kernel that keeps some values as others (``read_ahead_kb`` rounds to pages, and
+    could be anything): writes, reads back and raises WriteMismatch, as the readahead driver
+    does."""
+
+    def __init__(self, root: Root, names: Sequence[str], shows: Mapping[str, str]) -> None:
+        super().__init__(root, names)
+        self.shows = dict(shows)
+
+    def apply(self, change: Change) -> str:
+        self.applied.append(change)
+        shown = self.shows.get(change.new, change.new)
+        self.root.write(change.path, shown)
+        if shown != change.expect:
+            raise WriteMismatch(f"/{change.path}: wrote {change.new}, kernel shows {shown}")
+        return shown
+
+
+def test_write_the_kernel_shows_differently_still_counts_for_the_cooldown(
+        root: Root, state: Path) -> None:
+    # Found by tests/test_fuzz_kernel_files.py: the write was only counted after a matching
+    # read-back, so such a kernel got a write every tick whatever the cooldown.
+    drv = NormalisingDriver(root, ["a"], shows={"1024": "8"})
+    a = Agent(drv, StubModel(PREFERS_1024), [AllowedRange(4, 4096), Cooldown(3600),
+                                             MinGain(0.05)],
+              drv.discover(), Journal(state, root), state / "audit.jsonl")
+    for _ in range(3):
+        a.tick()
+    assert [c.new for c in drv.applied] == ["1024"]
+    assert audit_lines(state)[-1]["verdicts"][1]["action"] == "deny"
+    assert root.read("sys/fake/a/knob") == "8"
+
+
+def test_write_the_kernel_shows_differently_is_not_taken_for_an_outside_change(
+        root: Root, state: Path) -> None:
+    # Taken for one, the target froze and its journaled original was dropped: mltune's own
+    # write stayed after exit.
+    drv = NormalisingDriver(root, ["a"], shows={"64": "60"})
+    model = StubModel(PREFERS_1024)
+    a = Agent(drv, model, [AllowedRange(4, 4096), Cooldown(0.0), MinGain(0.05)],
+              drv.discover(), Journal(state, root), state / "audit.jsonl")
+    a.tick()
+    model.scores = {4: 0.30, 64: 0.95, 1024: 0.60}
+    a.tick()  # writes 64, the kernel shows 60
+    a.tick()
+    assert a.frozen == {}
+    a.shutdown()
+    assert root.read("sys/fake/a/knob") == "4"
 
 
 def test_unwritable_state_dir_means_no_write_and_the_agent_keeps_running(

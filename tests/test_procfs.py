@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from mltune.procfs import DiskStat, parse_diskstats, parse_keyvalue, parse_pressure
+import pytest
+from mltune.procfs import DiskStat, parse_diskstats, parse_keyvalue, parse_pressure, parse_u64
 
 from tests.conftest import LINUX_618
 
@@ -73,3 +74,48 @@ def test_pressure_memory_and_cpu() -> None:
 def test_pressure_absent_kernel_without_psi_gives_nothing() -> None:
     # CONFIG_PSI=n or psi=0: the driver reads the file with fallback "".
     assert parse_pressure("") == {}
+
+
+# -- garbled files (found by tests/test_fuzz_kernel_files.py) ----------------------------
+# Each of these once escaped the agent's tick as ValueError or OverflowError.
+
+
+@pytest.mark.parametrize("counter", ["NaN", "-5", "1.5", "1e400", "9" * 5000, "loop1", "1_0"])
+def test_diskstats_garbled_counter_leaves_that_device_out(counter: str) -> None:
+    text = _text("diskstats").replace(" vda 2508936 ", f" vda {counter} ")
+    disks = parse_diskstats(text)
+    assert "vda" not in disks
+    assert disks["loop0"].reads == 1831113  # the other lines still count
+
+
+def test_diskstats_line_shifted_by_a_missing_column_leaves_that_device_out() -> None:
+    # A line cut mid-number and joined to the next: names land in counter columns.
+    text = "7 1 loop1 600587 46 133796252 157205 6355 814 8551744 3939 1 loop6 6 0\n"
+    assert parse_diskstats(text) == {}
+
+
+@pytest.mark.parametrize("value", ["-1", "9" * 21, "9" * 5000, "1e400", "12abc"])
+def test_vmstat_value_that_is_no_u64_leaves_the_key_out(value: str) -> None:
+    text = _text("vmstat").replace("pgmajfault 823740", f"pgmajfault {value}")
+    vm = parse_keyvalue(text)
+    assert "pgmajfault" not in vm
+    assert vm["pgpgin"] == 334800173
+
+
+def test_meminfo_key_does_not_take_the_number_of_the_next_line() -> None:
+    assert parse_keyvalue("MemTotal:\n24684084 kB\n") == {}
+
+
+@pytest.mark.parametrize("avg", ["nan", "inf", "-inf", "1e400", "54.\ufffdn26", "-3.0", ""])
+def test_pressure_garbled_average_is_unknown(avg: str) -> None:
+    text = f"some avg10={avg} avg60=47.21 avg300=25.30 total=1\n"
+    assert parse_pressure(text) == {"some_avg60": 47.21}
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("0", 0), ("8192", 8192), ("18446744073709551615", 2**64 - 1),
+    ("", None), ("-4", None), ("+4", None), (" 4", None), ("1_000", None), ("4.0", None),
+    ("\u0663", None), ("9" * 21, None), ("9" * 5000, None),
+])
+def test_u64_takes_only_what_the_kernel_prints(text: str, value: int | None) -> None:
+    assert parse_u64(text) == value

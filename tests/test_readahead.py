@@ -17,7 +17,7 @@ from mltune.drivers.readahead import (
     TRACE_FEATURES,
     ReadaheadDriver,
 )
-from mltune.errors import DeviceGone, MltuneError, WriteMismatch
+from mltune.errors import DeviceGone, MltuneError, Unparsable, WriteMismatch
 from mltune.sysfs import Root
 
 CONFIG_EXCLUDE = configmod.defaults()["drivers"]["readahead"]["exclude"]
@@ -202,6 +202,20 @@ def test_device_missing_from_diskstats_gets_no_observation(fake_root: Root,
     assert drv.observe(targets) == {}
 
 
+@pytest.mark.parametrize("text", ["", "-4", "nan", "8192 kB", "\x00", "9" * 5000])
+def test_garbled_read_ahead_kb_is_unparsable_and_blinds_only_its_device(
+        fake_root: Root, clock: Clock, text: str) -> None:
+    # Found by tests/test_fuzz_kernel_files.py: int() raised ValueError through the tick.
+    drv = ReadaheadDriver(fake_root, devices=["loop0", "vda"], trace=False)
+    targets = drv.discover()
+    fake_root.path("sys/block/loop0/queue/read_ahead_kb").write_text(text + "\n")
+    with pytest.raises(Unparsable, match="loop0/queue/read_ahead_kb"):
+        drv.current(targets[0])
+    with pytest.raises(Unparsable):
+        drv.plan(targets[0], 64)
+    assert list(drv.observe(targets)) == ["vda"]
+
+
 def test_device_removed_from_sysfs_is_gone(fake_root: Root, clock: Clock) -> None:
     drv = ReadaheadDriver(fake_root, devices=["loop0"], trace=False)
     targets = drv.discover()
@@ -247,8 +261,30 @@ def test_read_back_differing_from_expected_raises_write_mismatch(fake_root: Root
     # The fake file does not round: after writing 6 it shows 6, not the 4 the kernel shows.
     drv = ReadaheadDriver(fake_root, trace=False)
     change = drv.plan(target(drv, "vda"), 6)
-    with pytest.raises(WriteMismatch, match="wrote 6, kernel shows 6"):
+    with pytest.raises(WriteMismatch, match="wrote 6, kernel shows '6'"):
         drv.apply(change)
+
+
+def test_read_back_with_a_newline_gives_a_one_line_write_mismatch(
+        fake_root: Root, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Found by tests/test_fuzz_kernel_files.py: the text the kernel showed went into the
+    # message as is, and its newline split the agent's log line in two.
+    drv = ReadaheadDriver(fake_root, trace=False)
+    change = drv.plan(target(drv, "vda"), 256)
+    real_write = Root.write
+
+    def kernel_shows_two_lines(self: Root, rel: str, value: str,
+                               owner: str | None = None) -> None:
+        real_write(self, rel, value, owner)
+        self.path(rel).write_text("256\nmltune: restored everything\n")
+
+    monkeypatch.setattr(Root, "write", kernel_shows_two_lines)
+    with pytest.raises(WriteMismatch) as info:
+        drv.apply(change)
+    msg = str(info.value)
+    assert msg.startswith("/sys/block/vda/queue/read_ahead_kb: wrote 256, kernel shows "
+                          "'256\\nmltune:")
+    assert len(msg.splitlines()) == 1
 
 
 def test_apply_to_removed_device_is_device_gone(fake_root: Root) -> None:

@@ -13,6 +13,7 @@ from mltune.errors import (
     KnobMissing,
     MltuneError,
     NotPermitted,
+    Unparsable,
     ValueRejected,
 )
 from mltune.sysfs import Root, translate
@@ -73,6 +74,23 @@ def test_listdir_is_sorted(fake_root: Root) -> None:
 def test_listdir_of_missing_directory_is_knob_missing(fake_root: Root) -> None:
     with pytest.raises(KnobMissing):
         fake_root.listdir("sys/class/nvme")
+
+
+def test_read_int_of_a_knob(fake_root: Root) -> None:
+    assert fake_root.read_int(RA, owner="sys/block/vda") == 8192
+
+
+@pytest.mark.parametrize("text", ["", "\n", "-4\n", "1.5e3\n", "nan\n", "128 kB\n", "1_28\n",
+                                  "128\n128\n", "9" * 5000, "\xff\xfe"])
+def test_read_int_of_a_garbled_knob_is_unparsable_in_one_line(fake_root: Root,
+                                                              text: str) -> None:
+    # Found by the fuzz test: int() raised ValueError through the agent's tick.
+    fake_root.path(RA).write_bytes(text.encode("latin-1"))
+    with pytest.raises(Unparsable, match="not an unsigned integer") as info:
+        fake_root.read_int(RA, owner="sys/block/vda")
+    assert str(fake_root.path(RA)) in str(info.value)
+    assert len(str(info.value).splitlines()) == 1
+    assert len(str(info.value)) < 200
 
 
 # -- writes ----------------------------------------------------------------------------

@@ -24,6 +24,11 @@ class DeviceGone(MltuneError):
     """The device or object that owns the knob disappeared (removed loop device, ENODEV)."""
 
 
+class Unparsable(MltuneError):
+    """A kernel file holds something other than the value it should (garbled, truncated,
+    out of range): the kernel, a mount or a --root copy is not what mltune expects."""
+
+
 class WriteMismatch(MltuneError):
     """A write was accepted but reading back shows a different value."""
 

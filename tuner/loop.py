@@ -16,7 +16,7 @@ from typing import Any
 from mltune.policies.base import RECENT_S, Policy, Proposal, Verdict
 
 from .driver import Driver, Observation, Target
-from .errors import DeviceGone, MltuneError, StateError
+from .errors import DeviceGone, MltuneError, StateError, WriteMismatch
 from .journal import Entry, Journal
 from .model import Model
 from .modes import EMERGENCY, ModeConfig, TargetMode
@@ -317,10 +317,19 @@ class Agent:
         # The original is on disk before the first write: a crash right after can be undone.
         self.journal.record(Entry(self.driver.name, target.name, change.path, target.owner,
                                   change.old, time.time()))
-        got = self.driver.apply(change)
-        now = time.monotonic()
-        self.changes[target.name] = [t for t in self.changes.get(target.name, ())
-                                     if now - t < RECENT_S] + [now]
+        try:
+            got = self.driver.apply(change)
+        except WriteMismatch:
+            # The knob now holds what the kernel made of mltune's own write: not an outside
+            # change to back off from (that would also drop the journaled original).
+            self.last_written.pop(target.name, None)
+            raise
+        finally:
+            # Counted whatever the read-back showed: a kernel that normalises or refuses the
+            # value made the agent write again every tick, past cooldown and hourly limit.
+            now = time.monotonic()
+            self.changes[target.name] = [t for t in self.changes.get(target.name, ())
+                                         if now - t < RECENT_S] + [now]
         self.last_written[target.name] = got
         log.info("%s/%s: %s %s → %s", self.driver.name, target.name, self.driver.knob,
                  change.old, got)

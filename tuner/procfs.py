@@ -17,18 +17,36 @@ class DiskStat(NamedTuple):
     io_ticks_ms: int
 
 
+_U64 = re.compile(r"[0-9]{1,20}")
+
+
+def parse_u64(text: str) -> int | None:
+    """An unsigned counter as the kernel prints it (``%lu``), else None.
+
+    Stricter than ``int()``: no sign, no ``_``, no spaces, at most 20 digits (2**64 has 20),
+    so a garbled file can neither raise here (``int()`` refuses beyond 4300 digits) nor
+    overflow the float arithmetic of rates later.
+    """
+    return int(text) if _U64.fullmatch(text) else None
+
+
 def parse_diskstats(text: str) -> dict[str, DiskStat]:
+    """Devices whose line is well formed; a garbled line is left out (that device gets no
+    observation this tick, which the loop reports), never a traceback."""
     out: dict[str, DiskStat] = {}
     for line in text.splitlines():
         f = line.split()
         if len(f) < 14:
             continue
         # fields after major, minor, name: reads merged sectors ms writes ... io_ticks(10th)
-        out[f[2]] = DiskStat(int(f[3]), int(f[4]), int(f[5]), int(f[6]), int(f[12]))
+        nums = [n for n in (parse_u64(f[i]) for i in (3, 4, 5, 6, 12)) if n is not None]
+        if len(nums) == 5:
+            out[f[2]] = DiskStat(*nums)
     return out
 
 
-_KV = re.compile(r"^(\w+):?\s+(\d+)", re.MULTILINE)
+# Values are u64 counters (see parse_u64); a longer or signed number leaves its key out.
+_KV = re.compile(r"^(\w+):?[ \t]+([0-9]{1,20})\b", re.MULTILINE | re.ASCII)
 
 
 def parse_keyvalue(text: str) -> dict[str, int]:
@@ -37,8 +55,14 @@ def parse_keyvalue(text: str) -> dict[str, int]:
     return {k: int(v) for k, v in _KV.findall(text)}
 
 
+# The kernel prints averages as "%lu.%02lu"; float() would also take "nan", "inf" or
+# "1e400" and give values no percentage can have.
+_AVG = re.compile(r"[0-9]{1,20}(?:\.[0-9]{1,20})?")
+
+
 def parse_pressure(text: str) -> dict[str, float]:
-    """/proc/pressure/* → {"some_avg10": .., ...} (Documentation/accounting/psi.rst)."""
+    """/proc/pressure/* → {"some_avg10": .., ...} (Documentation/accounting/psi.rst).
+    A garbled average is left out: unknown pressure, which the pressure guard allows."""
     out: dict[str, float] = {}
     for line in text.splitlines():
         f = line.split()
@@ -46,6 +70,6 @@ def parse_pressure(text: str) -> dict[str, float]:
             continue
         for kv in f[1:]:
             k, _, v = kv.partition("=")
-            if k in ("avg10", "avg60"):
+            if k in ("avg10", "avg60") and _AVG.fullmatch(v):
                 out[f"{f[0]}_{k}"] = float(v)
     return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import reprlib
 from pathlib import Path
 
 from .errors import (
@@ -15,8 +16,10 @@ from .errors import (
     KnobMissing,
     MltuneError,
     NotPermitted,
+    Unparsable,
     ValueRejected,
 )
+from .procfs import parse_u64
 
 _RAISE = object()
 
@@ -65,6 +68,15 @@ class Root:
             if fallback is not _RAISE and err.errno in (errno.ENOENT, errno.ENODEV):
                 return fallback  # type: ignore[return-value]
             raise translate(err, p, self.path(owner) if owner else None) from err
+
+    def read_int(self, rel: str, owner: str | None = None) -> int:
+        """Read a knob that holds one unsigned integer (``%lu``, like ``read_ahead_kb``)."""
+        text = self.read(rel, owner=owner)
+        value = parse_u64(text)
+        if value is None:
+            # repr: the message stays one line whatever the file holds.
+            raise Unparsable(f"{self.path(rel)}: not an unsigned integer: {reprlib.repr(text)}")
+        return value
 
     def write(self, rel: str, value: str, owner: str | None = None) -> None:
         """Write ``value`` in one write(2) call, as the kernel expects for sysfs files."""
