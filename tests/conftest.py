@@ -24,6 +24,12 @@ LINUX_618 = FIXTURES / "linux-6.18-vm"
 FAKE_ROOT = "/host"
 
 
+def short_id(value: object) -> str | None:
+    """Parametrize id that keeps a 5000-digit test value from becoming a 5000-char test name."""
+    text = str(value)
+    return f"{text[:4]}...{len(text)}-chars" if len(text) > 24 else None
+
+
 @pytest.fixture
 def fake_root(fs) -> Iterator[Root]:
     """The 6.18 VM capture at /host in a fake filesystem, writable like sysfs."""

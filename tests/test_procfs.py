@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from mltune.procfs import DiskStat, parse_diskstats, parse_keyvalue, parse_pressure, parse_u64
 
-from tests.conftest import LINUX_618
+from tests.conftest import LINUX_618, short_id
 
 PROC = LINUX_618 / "proc"
 
@@ -80,7 +80,8 @@ def test_pressure_absent_kernel_without_psi_gives_nothing() -> None:
 # Each of these once escaped the agent's tick as ValueError or OverflowError.
 
 
-@pytest.mark.parametrize("counter", ["NaN", "-5", "1.5", "1e400", "9" * 5000, "loop1", "1_0"])
+@pytest.mark.parametrize("counter", ["NaN", "-5", "1.5", "1e400", "9" * 5000, "loop1", "1_0"],
+                         ids=short_id)
 def test_diskstats_garbled_counter_leaves_that_device_out(counter: str) -> None:
     text = _text("diskstats").replace(" vda 2508936 ", f" vda {counter} ")
     disks = parse_diskstats(text)
@@ -94,7 +95,7 @@ def test_diskstats_line_shifted_by_a_missing_column_leaves_that_device_out() -> 
     assert parse_diskstats(text) == {}
 
 
-@pytest.mark.parametrize("value", ["-1", "9" * 21, "9" * 5000, "1e400", "12abc"])
+@pytest.mark.parametrize("value", ["-1", "9" * 21, "9" * 5000, "1e400", "12abc"], ids=short_id)
 def test_vmstat_value_that_is_no_u64_leaves_the_key_out(value: str) -> None:
     text = _text("vmstat").replace("pgmajfault 823740", f"pgmajfault {value}")
     vm = parse_keyvalue(text)
@@ -116,6 +117,6 @@ def test_pressure_garbled_average_is_unknown(avg: str) -> None:
     ("0", 0), ("8192", 8192), ("18446744073709551615", 2**64 - 1),
     ("", None), ("-4", None), ("+4", None), (" 4", None), ("1_000", None), ("4.0", None),
     ("\u0663", None), ("9" * 21, None), ("9" * 5000, None),
-])
+], ids=short_id)
 def test_u64_takes_only_what_the_kernel_prints(text: str, value: int | None) -> None:
     assert parse_u64(text) == value

@@ -20,6 +20,8 @@ from mltune.drivers.readahead import (
 from mltune.errors import DeviceGone, MltuneError, Unparsable, WriteMismatch
 from mltune.sysfs import Root
 
+from tests.conftest import short_id
+
 CONFIG_EXCLUDE = configmod.defaults()["drivers"]["readahead"]["exclude"]
 
 
@@ -112,6 +114,18 @@ def test_devnum_includes_partitions_where_filesystems_live(fake_root: Root) -> N
     assert ReadaheadDriver(fake_root)._devnum("vda") == [(254, 0), (254, 1)]
 
 
+@pytest.mark.parametrize("dev", ["7" * 5000 + ":0", "254:" + "0" * 5000, "-1:0", "254:0:1",
+                                 ":", "254", "\u00b2:0", "+254:0"], ids=short_id)
+def test_devnum_skips_a_dev_file_that_is_no_major_minor_pair(fake_root: Root,
+                                                             dev: str) -> None:
+    # Found by tests/test_fuzz_kernel_files.py: str.isdigit() let 5000 digits through to
+    # int(), which refuses more than 4300.
+    part = fake_root.path("sys/block/vda/vda1")
+    part.mkdir()
+    (part / "dev").write_text(dev + "\n")
+    assert ReadaheadDriver(fake_root)._devnum("vda") == [(254, 0)]
+
+
 # -- observation -----------------------------------------------------------------------
 
 
@@ -202,7 +216,7 @@ def test_device_missing_from_diskstats_gets_no_observation(fake_root: Root,
     assert drv.observe(targets) == {}
 
 
-@pytest.mark.parametrize("text", ["", "-4", "nan", "8192 kB", "\x00", "9" * 5000])
+@pytest.mark.parametrize("text", ["", "-4", "nan", "8192 kB", "\x00", "9" * 5000], ids=short_id)
 def test_garbled_read_ahead_kb_is_unparsable_and_blinds_only_its_device(
         fake_root: Root, clock: Clock, text: str) -> None:
     # Found by tests/test_fuzz_kernel_files.py: int() raised ValueError through the tick.

@@ -18,6 +18,8 @@ from mltune.errors import (
 )
 from mltune.sysfs import Root, translate
 
+from tests.conftest import short_id
+
 RA = "sys/block/vda/queue/read_ahead_kb"
 
 
@@ -81,7 +83,7 @@ def test_read_int_of_a_knob(fake_root: Root) -> None:
 
 
 @pytest.mark.parametrize("text", ["", "\n", "-4\n", "1.5e3\n", "nan\n", "128 kB\n", "1_28\n",
-                                  "128\n128\n", "9" * 5000, "\xff\xfe"])
+                                  "128\n128\n", "9" * 5000, "\xff\xfe"], ids=short_id)
 def test_read_int_of_a_garbled_knob_is_unparsable_in_one_line(fake_root: Root,
                                                               text: str) -> None:
     # Found by the fuzz test: int() raised ValueError through the agent's tick.
