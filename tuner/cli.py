@@ -247,11 +247,18 @@ def resume(
     typer.echo(f"resume requested for {target}; the agent acts on it at its next tick")
 
 
-def main() -> None:
+def _register_all() -> None:
+    """Add the lab and report commands once (main() may run many times in one process,
+    as in tests; registering again would pile up duplicate commands)."""
     from . import lab_cli, report_cli
 
-    lab_cli.register(app)
-    report_cli.register(app)
+    if not any(c.callback is report_cli.status for c in app.registered_commands):
+        lab_cli.register(app)
+        report_cli.register(app)
+
+
+def main() -> None:
+    _register_all()
     try:
         rc = app(standalone_mode=False)
         sys.exit(rc if isinstance(rc, int) else 0)
