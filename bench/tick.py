@@ -45,8 +45,10 @@ from mltune.sysfs import Root
 # Stage → (owner, attribute) whose calls are timed. An attribute missing in this version of
 # the code is skipped, so the same script measures before and after a change.
 STAGES: dict[str, list[tuple[Any, str]]] = {
+    "toggle": [(tracing.TraceSampler, "_switch")],
     "drain": [(tracing.TraceSampler, "_drain")],
-    "parse": [(tracing, "summarize"), (tracing, "parse")],
+    "decode": [(tracing, "decode"), (tracing, "parse")],
+    "summarize": [(tracing, "summarize")],
     "features": [(readahead, "_trace_features"), (readahead, "_disk_features")],
     "proc": [(readahead, "parse_diskstats"), (readahead, "parse_keyvalue"),
              (readahead, "parse_pressure")],
@@ -147,7 +149,7 @@ def in_process(lab: Lab, pattern: str, ticks: int, interval: float, state: Path)
 
 def report_stages(pattern: str, rows: list[dict]) -> None:
     stages = sorted({k for r in rows for k in r} - {"tick_ms", "window"})
-    order = ["toggle", "drain", "parse", "features", "proc", "read sys", "model",
+    order = ["toggle", "drain", "decode", "summarize", "features", "proc", "read sys", "model",
              "policies", "write sys", "audit"]
     stages = [s for s in order if s in stages] + [s for s in stages if s not in order]
     print(f"\n{pattern}: {len(rows)} ticks, stage ms (median / p90)")
