@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import json
 import os
 import statistics
@@ -36,7 +37,7 @@ from typing import Any
 
 from mltune import cli as mcli
 from mltune import config as configmod
-from mltune import loop, model, tracing
+from mltune import kept, loop, model, tracing
 from mltune.drivers import readahead
 from mltune.lab import Lab
 from mltune.registry import make_driver
@@ -50,8 +51,8 @@ STAGES: dict[str, list[tuple[Any, str]]] = {
     "decode": [(tracing, "decode"), (tracing, "parse")],
     "summarize": [(tracing, "summarize")],
     "features": [(readahead, "_trace_features"), (readahead, "_disk_features")],
-    "proc": [(readahead, "parse_diskstats"), (readahead, "parse_keyvalue"),
-             (readahead, "parse_pressure")],
+    "read proc": [(kept.KeptFile, "read")],
+    "read sys": [(readahead, "read_once")],
     "model": [(model.Model, "score")],
     "policies": [(loop.Agent, "_check")],
     "audit": [(loop.Agent, "_audit")],
@@ -94,12 +95,23 @@ def _root_stage(kind: str) -> Callable[..., str]:
         if rel.endswith("tracing_on"):
             return "toggle"
         top = rel.split("/", 1)[0]
-        return "proc" if top == "proc" else f"{kind} {top}"  # "read sys", "write sys"
+        return f"{kind} {top}"  # "read proc", "read sys", "write sys"
     return stage
 
 
 @contextmanager
 def instrumented(timers: Timers) -> Iterator[None]:
+    started: list[float] = []
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        # Collections are part of the tick; they show as their own stage (and inside
+        # whichever stage triggered them).
+        if phase == "start":
+            started.append(time.perf_counter())
+        elif started:
+            timers.add(f"gc{info['generation']}", time.perf_counter() - started.pop())
+
+    gc.callbacks.append(on_gc)
     saved: list[tuple[Any, str, Any]] = []
     targets = [(owner, attr, stage) for stage, pairs in STAGES.items() for owner, attr in pairs]
     targets += [(Root, "read", _root_stage("read")), (Root, "write", _root_stage("write"))]
@@ -112,6 +124,7 @@ def instrumented(timers: Timers) -> Iterator[None]:
     try:
         yield
     finally:
+        gc.callbacks.remove(on_gc)
         for owner, attr, fn in reversed(saved):
             setattr(owner, attr, fn)
 
@@ -149,13 +162,14 @@ def in_process(lab: Lab, pattern: str, ticks: int, interval: float, state: Path)
 
 def report_stages(pattern: str, rows: list[dict]) -> None:
     stages = sorted({k for r in rows for k in r} - {"tick_ms", "window"})
-    order = ["toggle", "drain", "decode", "summarize", "features", "proc", "read sys", "model",
+    order = ["toggle", "drain", "decode", "summarize", "features", "read proc", "read sys", "model",
              "policies", "write sys", "audit"]
     stages = [s for s in order if s in stages] + [s for s in stages if s not in order]
     print(f"\n{pattern}: {len(rows)} ticks, stage ms (median / p90)")
     for s in [*stages, "other", "tick_ms", "window"]:
         if s == "other":
-            vals = [r["tick_ms"] - sum(r.get(k, 0.0) for k in stages) for r in rows]
+            vals = [r["tick_ms"] - sum(r.get(k, 0.0) for k in stages if not k.startswith("gc"))
+                    for r in rows]
         else:
             vals = [r.get(s, 0.0) for r in rows]
         print(f"  {s:<10} {statistics.median(vals):7.3f} {_pct(vals, 0.9):7.3f}")

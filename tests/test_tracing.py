@@ -312,3 +312,26 @@ def test_close_lets_go_of_the_instance_files(tracefs: Root) -> None:
     for fd in fds:
         with pytest.raises(OSError):
             os.fstat(fd)
+
+
+def test_sparse_decision_counts_the_busiest_partition_of_a_disk(
+        tracefs: Root, monkeypatch: pytest.MonkeyPatch) -> None:
+    # vda1 and vda2 both read: the target keeps the busier one, and so does the count
+    # that decides on a longer window (40 < 64, though the disk saw 80).
+    two = [get_pages(100 + i * 1e-3, 0x1, i, dev=f"254:{1 + i % 2}") for i in range(80)]
+    busy = [get_pages(101 + i * 1e-3, 0x1, i, dev="254:1") for i in range(70)]
+    sampler = TraceSampler(tracefs, {"vda": [VDA, (254, 1), (254, 2)]}, window_s=0.0)
+    sampler.open()
+    pending = [two, busy]
+    pipes = tracefs.path(f"{sampler.instance}/per_cpu")
+
+    def record(_: float) -> None:
+        for cpu, pages in enumerate(kernel.pages(pending.pop(0), FORMATS)):
+            with open(pipes / f"cpu{cpu}" / "trace_pipe_raw", "ab") as f:
+                f.write(b"".join(pages))
+
+    monkeypatch.setattr(tracing, "time", SimpleNamespace(sleep=record,
+                                                         perf_counter=time.perf_counter))
+    out = sampler.sample()
+    assert sampler.windows == 1 + tracing.SPARSE_FACTOR
+    assert out["vda"].reads == 70

@@ -157,7 +157,8 @@ def decoders(formats: Sequence[EventFormat]) -> dict[int, Decoder]:
         unpack = struct.Struct(layout).unpack_from
         if order != sorted(order):
             unpack = _reordered(unpack, itemgetter(*[order.index(i) for i in range(len(spec))]))
-        out[f.id] = Decoder(f.name, unpack, _CONTEXT + _FIXED[f.name])
+        kind = next(k for k in FIELDS if k == f.name)  # the constant: compares by identity
+        out[f.id] = Decoder(kind, unpack, _CONTEXT + _FIXED[kind])
     return out
 
 

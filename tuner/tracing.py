@@ -18,6 +18,7 @@ import math
 import os
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -285,30 +286,40 @@ class TraceSampler:
         pause between requests (fio between its jobs, servers between clients), and one
         empty window should not read as "idle"."""
         self.slept = 0.0
-        out = self._window(self.window_s)
+        events = self._record(self.window_s)
         self.windows = 1
-        if sum(s.accesses for s in out.values()) < SPARSE_ACCESSES:
+        if self._accesses(events) < SPARSE_ACCESSES:
             # Slow random readers (1 k faults/s spread over many files) show one access per
             # file in a short window, which says nothing about their pattern: look longer.
-            out = self._window(self.window_s * SPARSE_FACTOR)
+            events = self._record(self.window_s * SPARSE_FACTOR)
             self.windows = 1 + SPARSE_FACTOR
-        return out
-
-    def _window(self, seconds: float) -> dict[str, TraceStats]:
-        """Record for ``seconds``, stop, drain. Returns stats per device name."""
-        self._switch(b"1")
-        t0 = time.perf_counter()
-        time.sleep(seconds)
-        self.slept += time.perf_counter() - t0
-        self._switch(b"0")
-        stats = summarize(decode(self._drain(), self._decoders, self.read_limit))
         out: dict[str, TraceStats] = {}
-        for d, s in stats.items():
+        for d, s in summarize(events).items():
             name = self._by_dev.get(d)
             # A disk and its partitions: keep the busiest filesystem of the disk.
             if name is not None and (name not in out or s.accesses > out[name].accesses):
                 out[name] = s
         return out
+
+    def _record(self, seconds: float) -> list[Event]:
+        """Record for ``seconds``, stop, drain: the window's events."""
+        self._switch(b"1")
+        t0 = time.perf_counter()
+        time.sleep(seconds)
+        self.slept += time.perf_counter() - t0
+        self._switch(b"0")
+        return decode(self._drain(), self._decoders, self.read_limit)
+
+    def _accesses(self, events: Sequence[Event]) -> int:
+        """Accesses of the targets in a window, counted as :meth:`sample` keeps them (the
+        busiest device of each target), without computing the statistics."""
+        counts = Counter(v[DEV] for _, kind, v in events if kind in (GET_PAGES, FAULT))
+        busiest: dict[str, int] = {}
+        for dev, n in counts.items():
+            name = self._by_dev.get((dev >> 20, dev & 0xFFFFF))
+            if name is not None and n > busiest.get(name, 0):
+                busiest[name] = n
+        return sum(busiest.values())
 
     def _switch(self, on: bytes) -> None:
         try:
