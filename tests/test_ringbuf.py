@@ -61,11 +61,11 @@ def test_capture_pages_decode_to_the_lines_the_kernel_printed(stem: str) -> None
     lines = text.splitlines(True)
     events = decode(pages, TABLE, BIG)
     assert len(events) == len(lines) > 100
-    for (ts, kind, values), line in zip(events, lines, strict=True):
+    for (ts, kind, values, n), line in zip(events, lines, strict=True):
         # comm-pid, [cpu] and irq flags are the first 36 characters; the rest is printed
         # from the record: time stamp, event name, fields.
         assert kernel.line(line[:36], ts, kind, values) == line
-        assert text_len(kind, ts, values) == len(line)
+        assert text_len(kind, ts, values) == n == len(line)
 
 
 @pytest.mark.parametrize("limit", [TEXT_LIMIT, 2000, 5555, 1 << 20])
@@ -81,14 +81,14 @@ def test_a_capture_where_the_text_limit_binds_keeps_the_first_16_kib() -> None:
     text, pages = capture("seq-ra128")
     assert len(text) > 1.5 * TEXT_LIMIT
     kept = decode(pages, TABLE, TEXT_LIMIT)
-    assert sum(text_len(k, ts, v) for ts, k, v in kept) == len(kernel.capped(text, TEXT_LIMIT))
+    assert sum(e[3] for e in kept) == len(kernel.capped(text, TEXT_LIMIT))
 
 
 def test_kernel_helper_writes_pages_the_capture_way() -> None:
     # The page writer of the property tests, checked on real events: same pages decoded.
     text, pages = capture("multi-seq-ra2048")
     events = decode(pages, TABLE, BIG)
-    again = kernel.pages([KEvent(ts, 0, kind, v) for ts, kind, v in events], FORMATS)
+    again = kernel.pages([KEvent(ts, 0, kind, v) for ts, kind, v, _ in events], FORMATS)
     assert decode(again, TABLE, BIG) == events
 
 
@@ -170,7 +170,7 @@ def test_text_length_is_the_kernel_line_length(kind: str, ts: int, index: int,
     assert text_len(kind, ts, values) == len(kernel.line(" " * 36, ts, kind, values))
     page = kernel.pages([KEvent(ts, 0, kind, values)], FORMATS, cpus=1)
     (event,) = decode(page, TABLE, BIG)
-    assert event == (ts, kind, values)
+    assert event[:3] == (ts, kind, values)
 
 
 # -- formats -----------------------------------------------------------------------------
@@ -205,7 +205,7 @@ def test_fields_in_another_order_are_decoded_by_name() -> None:
     rec = bytearray(32)
     struct.pack_into("<HxxiQI4xQ", rec, 0, f.id, 1, 77, 7 << 20, 0x2c)  # index, dev, ino
     page = struct.pack("<QQI", 5, 36, (32 // 4)) + rec
-    assert decode([[page]], table, BIG) == [(5, FAULT, (0x2c, 7 << 20, 77))]
+    assert [e[:3] for e in decode([[page]], table, BIG)] == [(5, FAULT, (0x2c, 7 << 20, 77))]
 
 
 def test_a_page_layout_other_than_64_bit_little_endian_is_refused() -> None:

@@ -80,16 +80,15 @@ _FIXED = {GET_PAGES: len(GET_PAGES) + len(": dev=: ino= ofs=-\n"),
           SYNC_RA: len(SYNC_RA) + len(": dev=: ino= index= req_count= order= size= "
                                       "async_size= ra_pages= mmap_miss= prev_pos=\n")}
 _FIXED[ASYNC_RA] = _FIXED[SYNC_RA] + len(ASYNC_RA) - len(SYNC_RA)
-_SHORTEST = _CONTEXT + min(_FIXED.values()) + 4  # four numbers of one digit at least
 
 # Decimal digits: a number of b bits has _DIGITS[b] digits, one more if >= _POW10[_DIGITS[b]].
 _DIGITS = [1] + [len(str(1 << (b - 1))) for b in range(1, 65)]
 _POW10 = [10**k for k in range(21)]
 _DEV_DIGITS: dict[int, int] = {}  # s_dev → digits of "major" + "minor"
 
-# A decoded event: (timestamp in ns of the trace clock, event name, FIELDS values).
-Event = tuple[int, str, tuple[int, ...]]
-Record = tuple[int, int, bytes, int]  # (timestamp, cpu, page, offset of the record)
+# A decoded event: (timestamp in ns of the trace clock, event name, FIELDS values, length
+# of the line trace_pipe prints for it).
+Event = tuple[int, str, tuple[int, ...], int]
 
 
 class EventFormat(NamedTuple):
@@ -168,50 +167,8 @@ def _reordered(unpack: Callable[[bytes, int], tuple[int, ...]],
     return lambda buf, off: back(unpack(buf, off))
 
 
-def walk(page: bytes, cpu: int, out: list[Record]) -> None:
-    """Append ``(ts, cpu, page, offset)`` for each data event of one page, offset being
-    where the event's record (``common_type`` first) starts. Stops at anything malformed."""
-    if len(page) < 16:
-        return
-    ts, commit = _PAGE_HEADER(page, 0)
-    end = min(16 + (commit & _COMMIT_MASK), len(page))
-    pos = 16
-    while pos + 4 <= end:
-        (h,) = _U32(page, pos)
-        kind = h & 31
-        if 0 < kind <= 28:
-            ts += h >> 5  # rb_update_read_stamp: data events carry their delta
-            out.append((ts, cpu, page, pos + 4))
-            pos += 4 + 4 * kind
-            continue
-        if pos + 8 > end:
-            return
-        (word,) = _U32(page, pos + 4)
-        if kind == 0:  # long record: its length (including this word) follows the header
-            if word < 4:
-                return
-            ts += h >> 5
-            out.append((ts, cpu, page, pos + 8))
-            pos += 4 + word
-        elif kind == 29:  # padding or a discarded event: no time of its own
-            if h >> 5 == 0:
-                return
-            pos += 4 + word
-        elif kind == 30:
-            ts += (word << 27) | (h >> 5)
-            pos += 8
-        else:  # absolute: rb_fix_abs_ts puts back the top bits, allowing for their overflow
-            stamp = (word << 27) | (h >> 5)
-            if ts & _TS_MSB:
-                stamp |= ts & _TS_MSB
-                if stamp < ts:
-                    stamp = (stamp + (1 << 59)) & _U64
-            ts = stamp
-            pos += 8
-
-
-def ordered(per_cpu: Sequence[list[Record]]) -> Sequence[Record]:
-    """Records of all CPUs in ``trace_pipe``'s order: repeatedly the earliest head of the
+def ordered(per_cpu: Sequence[list[Event]]) -> list[Event]:
+    """Events of all CPUs in ``trace_pipe``'s order: repeatedly the earliest head of the
     per-CPU streams, the lowest CPU on a tie (``__find_next_entry``)."""
     busy = [evs for evs in per_cpu if evs]
     if len(busy) <= 1:
@@ -248,69 +205,109 @@ def decode(per_cpu_pages: Sequence[Sequence[bytes]], table: dict[int, Decoder],
     """Events of the pages read from each CPU's ``trace_pipe_raw``, in ``trace_pipe``'s
     order, as many as ``trace_pipe`` would have printed in ``limit`` bytes of whole lines.
     Records of other event types are skipped (the sampler enables only its own)."""
-    busy = [(cpu, pages) for cpu, pages in enumerate(per_cpu_pages) if pages]
-    out: list[Event] = []
-    if len(busy) == 1:
-        # One CPU (the usual case): a page at a time, stopping where the text would end.
-        cpu, pages = busy[0]
+    per_cpu, over = [], []
+    for pages in per_cpu_pages:
+        # No CPU brings more than ``limit`` bytes of lines, so each is decoded up to the
+        # first event past that, which stays as a marker: in the merged order, nothing after
+        # it can be kept, and without it events of other CPUs would take its place.
+        events: list[Event] = []
         used = 0
         for page in pages:
-            records: list[Record] = []
-            walk(page, cpu, records)
-            used = _decode(records, table, limit, used, out)
+            used = _decode_page(page, table, limit, used, events)
             if used > limit:
                 break
-        return out
-    # No line is shorter than _SHORTEST: past that many records a CPU cannot add any.
-    most = limit // _SHORTEST + 1
-    per_cpu: list[list[Record]] = []
-    for cpu, pages in busy:
-        records = []
-        for page in pages:
-            if len(records) >= most:
-                break
-            walk(page, cpu, records)
-        per_cpu.append(records)
-    _decode(ordered(per_cpu), table, limit, 0, out)
-    return out
+        if events:
+            per_cpu.append(events)
+            over.append(used > limit)
+    if len(per_cpu) == 1:  # one CPU (the usual case): no merging
+        return per_cpu[0][:-1] if over[0] else per_cpu[0]
+    merged = ordered(per_cpu)
+    used = 0
+    for i, e in enumerate(merged):
+        used += e[3]
+        if used > limit:
+            return merged[:i]
+    return merged
 
 
-def _decode(records: Sequence[Record], table: dict[int, Decoder], limit: int, used: int,
-            out: list[Event]) -> int:
-    """Append the events of ``records`` to ``out`` while their text fits in ``limit``;
-    returns the text length so far (above ``limit`` once it is reached). This loop runs for
-    every sampled event, so the line length is counted, not formatted (:func:`text_len` is
-    the plain version, and the tests hold the two equal)."""
-    get, devs = table.get, _DEV_DIGITS
-    for ts, _, page, off in records:
-        dec = get(page[off] | page[off + 1] << 8) if off + 1 < len(page) else None
+def _decode_page(page: bytes, table: dict[int, Decoder], limit: int, used: int,
+                 out: list[Event]) -> int:
+    """Append the events of one page to ``out`` until the text so far (``used`` bytes)
+    passes ``limit``, that event included; return the text length. Stops at anything
+    malformed.
+
+    Walking the records and decoding them is one loop, and the line length is counted,
+    not formatted (:func:`text_len` is the plain version; the tests hold them equal): this
+    runs for every sampled event."""
+    if len(page) < 16:
+        return used
+    ts, commit = _PAGE_HEADER(page, 0)
+    end = min(16 + (commit & _COMMIT_MASK), len(page))
+    pos = 16
+    get, devs, digits, pow10 = table.get, _DEV_DIGITS, _DIGITS, _POW10
+    while pos + 4 <= end:
+        (h,) = _U32(page, pos)
+        kind = h & 31
+        if 0 < kind <= 28:
+            ts += h >> 5  # rb_update_read_stamp: data events carry their delta
+            off = pos + 4
+            pos = off + 4 * kind
+        elif pos + 8 > end:
+            return used
+        else:
+            (word,) = _U32(page, pos + 4)
+            if kind == 0:  # long record: its length (including this word) follows
+                if word < 4:
+                    return used
+                ts += h >> 5
+                off = pos + 8
+                pos += 4 + word
+            else:
+                if kind == 29:  # padding or a discarded event: no time of its own
+                    if h >> 5 == 0:
+                        return used
+                    pos += 4 + word
+                elif kind == 30:  # time extend
+                    ts += (word << 27) | (h >> 5)
+                    pos += 8
+                else:  # absolute: rb_fix_abs_ts puts back the top bits, and their overflow
+                    stamp = (word << 27) | (h >> 5)
+                    if ts & _TS_MSB:
+                        stamp |= ts & _TS_MSB
+                        if stamp < ts:
+                            stamp = (stamp + (1 << 59)) & _U64
+                    ts = stamp
+                    pos += 8
+                continue
+        dec = get(page[off] | page[off + 1] << 8) if off + 1 < end else None
         if dec is None:
-            continue
-        kind, unpack, n = dec
+            continue  # not an event mltune enabled
+        name, unpack, n = dec
         try:
             v = unpack(page, off)
         except struct.error:  # record cut short by a malformed page
-            continue
-        if ts >= _WIDE_TS or v[INDEX] >> 51 or (kind == GET_PAGES and v[LAST_INDEX] >> 51):
-            ts &= _U64  # the kernel's clock arithmetic is u64
-            n = text_len(kind, ts, v)  # long timestamps, offsets past 2**63: the slow way
-        elif kind in (GET_PAGES, FAULT):
-            dev, ino = v[DEV], v[INO]
-            d = devs.get(dev)
-            if d is None:
-                d = devs[dev] = len(f"{dev >> 20}{dev & 0xFFFFF}")
-            a = v[INDEX] << 12
-            k = _DIGITS[a.bit_length()]
-            n += d + ((ino.bit_length() + 3) >> 2 or 1) + k + (a >= _POW10[k])
-            if kind == GET_PAGES:
-                b = ((v[LAST_INDEX] + 1) << 12) - 1
-                k = _DIGITS[b.bit_length()]
-                n += k + (b >= _POW10[k])
+            return used
+        if name is FAULT or name is GET_PAGES:
+            dev, ino = v[1], v[0]
+            a = v[2] << 12
+            if ts >= _WIDE_TS or a >> 63 or (name is GET_PAGES and v[3] >> 51):
+                ts &= _U64  # the kernel's clock arithmetic is u64
+                n = text_len(name, ts, v)  # long time stamps, offsets past 2**63: slowly
+            else:
+                d = devs.get(dev)
+                if d is None:
+                    d = devs[dev] = len(f"{dev >> 20}{dev & 0xFFFFF}")
+                k = digits[a.bit_length()]
+                n += d + ((ino.bit_length() + 3) >> 2 or 1) + k + (a >= pow10[k])
+                if name is GET_PAGES:
+                    b = ((v[3] + 1) << 12) - 1
+                    k = digits[b.bit_length()]
+                    n += k + (b >= pow10[k])
         else:
-            n += len("{}{}{:x}{}{}{}{}{}{}{}{}".format(v[DEV] >> 20, v[DEV] & 0xFFFFF, *v[:1],
-                                                       *v[2:]))
+            ts &= _U64
+            n = text_len(name, ts, v)  # readahead events are few
         used += n
+        out.append((ts, name, v, n))
         if used > limit:
             return used
-        out.append((ts, kind, v))
     return used

@@ -93,7 +93,7 @@ def summarize(events: Sequence[Event]) -> dict[tuple[int, int], TraceStats]:
     # apart the faults of a sequential mmap reader land.
     for e in events:
         kind, v = e[1], e[2]
-        if kind in (GET_PAGES, FAULT):
+        if kind is GET_PAGES or kind is FAULT:
             by_dev.setdefault(v[DEV], []).append(e)
             continue
         acc = per_dev.get(v[DEV]) or per_dev.setdefault(v[DEV], _Acc())
@@ -134,9 +134,9 @@ class _Acc:
         tolerance: dict[int, int] = {}
         reads = faults = pages = seq = near = gaps_n = 0
         gap_sum = 0.0
-        for _, kind, v in accesses:
+        for _, kind, v, _ in accesses:
             start = v[INDEX]
-            if kind == GET_PAGES:
+            if kind is GET_PAGES:
                 end = v[LAST_INDEX]
                 reads += 1
                 pages += end - start + 1
@@ -149,24 +149,31 @@ class _Acc:
                 heads_of[ino] = [[end + 1, start]]
                 continue
             best = heads[0]
-            for h in heads[1:]:
-                if abs(start - h[0]) < abs(start - best[0]):
-                    best = h
+            if len(heads) > 1:
+                for h in heads[1:]:
+                    if abs(start - h[0]) < abs(start - best[0]):
+                        best = h
             gap = start - best[0]
             gaps_n += 1
-            gap_sum += log2(1 + abs(gap))
+            if gap:  # log2(1) adds nothing
+                gap_sum += log2(1 + abs(gap))
             # mmap faults of a sequential stream land one readahead window apart (the window
             # is mapped at once), so a stream may skip up to two windows of its file. A fixed
             # large tolerance would not do: random readers with several faults per file would
-            # then look sequential. "near" is the strict, readahead-blind version.
+            # then look sequential. "near" is the strict, readahead-blind version. The
+            # tolerance is never below NEAR_GAP_PAGES, so near gaps need no window.
+            if -1 <= gap <= NEAR_GAP_PAGES:
+                seq += 1
+                near += 1
+                if end >= best[0]:
+                    best[0] = end + 1
+                continue
             tol = tolerance.get(ino)
             if tol is None:
                 tol = tolerance[ino] = min(max(NEAR_GAP_PAGES, 2 * window.get(ino, 0)),
                                            STREAM_GAP_PAGES)
             if -1 <= gap <= tol:
                 seq += 1
-                if gap <= NEAR_GAP_PAGES:
-                    near += 1
                 if end >= best[0]:
                     best[0] = end + 1
                 continue
@@ -313,7 +320,7 @@ class TraceSampler:
     def _accesses(self, events: Sequence[Event]) -> int:
         """Accesses of the targets in a window, counted as :meth:`sample` keeps them (the
         busiest device of each target), without computing the statistics."""
-        counts = Counter(v[DEV] for _, kind, v in events if kind in (GET_PAGES, FAULT))
+        counts = Counter(e[2][DEV] for e in events if e[1] is GET_PAGES or e[1] is FAULT)
         busiest: dict[str, int] = {}
         for dev, n in counts.items():
             name = self._by_dev.get((dev >> 20, dev & 0xFFFFF))
