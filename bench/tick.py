@@ -9,11 +9,13 @@ pattern at a time and, while it runs, the readahead agent at ``--interval``:
   itself computes it (sampling window excluded);
 * ``--cli``: ``mltune run`` as a separate process, as a user runs it; reports ``tick_ms``
   from its audit log, its CPU (% of one core, from /proc/<pid>/stat) and peak RSS (VmHWM).
+  ``--baseline REV`` runs the agent of that git revision right after each run of this one,
+  on the same lab and workload, and prints the ratio of the medians.
 
 The machine has 2 cores shared with other work: repeat (``--repeat``) and compare medians.
 
     python bench/tick.py --ticks 20
-    python bench/tick.py --ticks 30 --cli --patterns seq,mmap-rand --repeat 3
+    python bench/tick.py --ticks 30 --cli --patterns seq,mmap-rand --repeat 3 --baseline 0d5b3aa
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import functools
 import gc
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -187,11 +190,28 @@ def _hwm_mb(pid: int) -> float:
     return float("nan")
 
 
-def as_cli(lab: Lab, pattern: str, ticks: int, interval: float, state: Path) -> dict:
+def baseline_package(rev: str, into: Path) -> Path:
+    """An importable ``mltune`` of git revision ``rev`` (the source tree maps packages as
+    pyproject.toml says), for PYTHONPATH."""
+    src, pkg = into / "src", into / "pkg" / "mltune"
+    src.mkdir(parents=True)
+    repo = Path(__file__).resolve().parents[1]
+    archive = subprocess.run(["git", "-C", str(repo), "archive", rev], check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
+    shutil.copytree(src / "tuner", pkg)
+    for sub in ("drivers", "policies", "configs", "models"):
+        shutil.copytree(src / sub, pkg / sub)
+    return pkg.parent
+
+
+def as_cli(lab: Lab, pattern: str, ticks: int, interval: float, state: Path,
+           pythonpath: Path | None = None) -> dict:
     run = lab.start(pattern, ticks * interval + 8)
     cmd = [sys.executable, "-m", "mltune", "run", "--driver", "readahead", "--device",
            lab.device, "--interval", str(interval), "--state-dir", str(state)]
-    agent = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    env = dict(os.environ, PYTHONPATH=str(pythonpath)) if pythonpath else None
+    agent = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env, cwd="/")
     try:
         time.sleep(3.0)  # imports and model load are start-up, not steady state
         cpu0, t0 = _proc_cpu_s(agent.pid), time.monotonic()
@@ -210,6 +230,12 @@ def as_cli(lab: Lab, pattern: str, ticks: int, interval: float, state: Path) -> 
             "tick_ms_p90": _pct(ms, 0.9), "cpu_pct": cpu, "rss_mb": hwm}
 
 
+def _line(r: dict) -> str:
+    return (f"{r['ticks']} ticks, tick_ms median {r['tick_ms_median']:.3f} p90 "
+            f"{r['tick_ms_p90']:.3f}, CPU {r['cpu_pct']:.2f} % of a core, peak RSS "
+            f"{r['rss_mb']:.1f} MB")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--ticks", type=int, default=20)
@@ -218,12 +244,15 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--cli", action="store_true", help="run `mltune run` as a process")
     ap.add_argument("--workdir", type=Path, default=Path("/var/tmp"))
+    ap.add_argument("--baseline", metavar="REV", help="with --cli: also run this revision")
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root: loop devices, cgroups, tracefs")
     patterns = args.patterns.split(",")
     stop = threading.Event()
-    with Lab(args.workdir, size_mib=1024, files=32, mem_limit_mib=128) as lab:
+    with tempfile.TemporaryDirectory(prefix="mltune-tick-base-") as base, \
+            Lab(args.workdir, size_mib=1024, files=32, mem_limit_mib=128) as lab:
+        old = baseline_package(args.baseline, Path(base)) if args.baseline else None
         for rep in range(args.repeat):
             for p in patterns:
                 if stop.is_set():
@@ -231,11 +260,16 @@ def main() -> None:
                 lab.set_read_ahead_kb(128)
                 with tempfile.TemporaryDirectory(prefix="mltune-tick-") as tmp:
                     if args.cli:
-                        r = as_cli(lab, p, args.ticks, args.interval, Path(tmp))
-                        print(f"run {rep + 1} {p}: {r['ticks']} ticks, tick_ms median "
-                              f"{r['tick_ms_median']:.3f} p90 {r['tick_ms_p90']:.3f}, "
-                              f"CPU {r['cpu_pct']:.2f} % of a core, peak RSS "
-                              f"{r['rss_mb']:.1f} MB", flush=True)
+                        r = as_cli(lab, p, args.ticks, args.interval, Path(tmp) / "new")
+                        print(f"run {rep + 1} {p}: {_line(r)}", flush=True)
+                        if old is not None:
+                            lab.set_read_ahead_kb(128)
+                            b = as_cli(lab, p, args.ticks, args.interval, Path(tmp) / "old",
+                                       old)
+                            print(f"run {rep + 1} {p} {args.baseline}: {_line(b)}; median "
+                                  f"ratio this/baseline "
+                                  f"{r['tick_ms_median'] / b['tick_ms_median']:.2f}",
+                                  flush=True)
                     else:
                         rows = in_process(lab, p, args.ticks, args.interval, Path(tmp))
                         report_stages(f"run {rep + 1} {p}", rows)
