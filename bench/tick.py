@@ -59,7 +59,15 @@ STAGES: dict[str, list[tuple[Any, str]]] = {
     "model": [(model.Model, "score")],
     "policies": [(loop.Agent, "_check")],
     "audit": [(loop.Agent, "_audit")],
+    # Containers: shown, not subtracted from "other".
+    "[observe]": [(readahead.ReadaheadDriver, "observe")],
+    "[decide]": [(loop.Agent, "_decide")],
+    "[sample]": [(readahead.ReadaheadDriver, "_sample")],
+    "[system]": [(readahead.ReadaheadDriver, "_system_features")],
+    "[diskstats]": [(readahead, "parse_diskstats")],
+    "[busy]": [(tracing.TraceSampler, "_busy")],
 }
+OUTSIDE_TICK = {"audit"}  # Agent.tick computes tick_ms before writing the audit line
 
 
 class Timers:
@@ -171,7 +179,8 @@ def report_stages(pattern: str, rows: list[dict]) -> None:
     print(f"\n{pattern}: {len(rows)} ticks, stage ms (median / p90)")
     for s in [*stages, "other", "tick_ms", "window"]:
         if s == "other":
-            vals = [r["tick_ms"] - sum(r.get(k, 0.0) for k in stages if not k.startswith("gc"))
+            vals = [r["tick_ms"] - sum(r.get(k, 0.0) for k in stages
+                                       if k[0] not in "g[" and k not in OUTSIDE_TICK)
                     for r in rows]
         else:
             vals = [r.get(s, 0.0) for r in rows]

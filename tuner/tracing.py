@@ -18,7 +18,6 @@ import math
 import os
 import subprocess
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -243,6 +242,7 @@ class TraceSampler:
         self._page = 4096  # bytes per ring-buffer page (buffer_subbuf_size_kb)
         self._decoders: dict[int, Decoder] = {}
         self._by_dev = {d: name for name, nums in devices.items() for d in nums}
+        self._by_sdev = {kernel_dev(*d): name for d, name in self._by_dev.items()}
         self.windows = 0  # windows recorded by the last sample()
         self.slept = 0.0  # wall time the last sample() slept: not the agent's cost
 
@@ -295,7 +295,7 @@ class TraceSampler:
         self.slept = 0.0
         events = self._record(self.window_s)
         self.windows = 1
-        if self._accesses(events) < SPARSE_ACCESSES:
+        if not self._busy(events):
             # Slow random readers (1 k faults/s spread over many files) show one access per
             # file in a short window, which says nothing about their pattern: look longer.
             events = self._record(self.window_s * SPARSE_FACTOR)
@@ -317,16 +317,25 @@ class TraceSampler:
         self._switch(b"0")
         return decode(self._drain(), self._decoders, self.read_limit)
 
-    def _accesses(self, events: Sequence[Event]) -> int:
-        """Accesses of the targets in a window, counted as :meth:`sample` keeps them (the
-        busiest device of each target), without computing the statistics."""
-        counts = Counter(e[2][DEV] for e in events if e[1] is GET_PAGES or e[1] is FAULT)
+    def _busy(self, events: Sequence[Event]) -> bool:
+        """Whether the targets were accessed SPARSE_ACCESSES times in a window, counted as
+        :meth:`sample` keeps them (the busiest device of each target), without computing
+        the statistics; stops counting once they were."""
+        counts: dict[int, int] = {}
         busiest: dict[str, int] = {}
-        for dev, n in counts.items():
-            name = self._by_dev.get((dev >> 20, dev & 0xFFFFF))
-            if name is not None and n > busiest.get(name, 0):
-                busiest[name] = n
-        return sum(busiest.values())
+        total = 0
+        names = self._by_sdev
+        for e in events:
+            if e[1] is GET_PAGES or e[1] is FAULT:
+                dev = e[2][DEV]
+                n = counts[dev] = counts.get(dev, 0) + 1
+                name = names.get(dev)
+                if name is not None and n > busiest.get(name, 0):
+                    total += n - busiest.get(name, 0)
+                    busiest[name] = n
+                    if total >= SPARSE_ACCESSES:
+                        return True
+        return False
 
     def _switch(self, on: bytes) -> None:
         try:
