@@ -335,3 +335,26 @@ def test_sparse_decision_counts_the_busiest_partition_of_a_disk(
     out = sampler.sample()
     assert sampler.windows == 1 + tracing.SPARSE_FACTOR
     assert out["vda"].reads == 70
+
+
+def test_a_failed_open_leaves_no_descriptor_behind(tracefs: Root,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # The second CPU's pipe cannot be opened: the first one and tracing_on are closed again,
+    # and the instance is removed (here pyfakefs refuses the rmdir of a non-empty directory).
+    tracefs.path(f"{TRACEFS}/instances/mltune-{os.getpid()}/per_cpu/cpu1/trace_pipe_raw").unlink()
+    opened: list[int] = []
+    real_open = os.open
+
+    def spy(path: object, flags: int, *a: object) -> int:
+        fd = real_open(path, flags, *a)
+        opened.append(fd)
+        return fd
+
+    monkeypatch.setattr(os, "open", spy)
+    sampler = TraceSampler(tracefs, {"vda": [VDA]})
+    with pytest.raises(MltuneError):
+        sampler.open()
+    assert len(opened) >= 2 and sampler._pipes == [] and sampler._on == -1
+    for fd in opened:
+        with pytest.raises(OSError):
+            os.fstat(fd)

@@ -14,6 +14,7 @@ overwrite, so the cost of one sample is bounded whatever the I/O rate.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import subprocess
@@ -40,6 +41,8 @@ from .ringbuf import (
     parse_format,
 )
 from .sysfs import Root, translate
+
+log = logging.getLogger(__name__)
 
 EVENTS = (
     "filemap/mm_filemap_get_pages",
@@ -254,6 +257,17 @@ class TraceSampler:
         return True, ""
 
     def open(self) -> None:
+        """Set up the instance; on failure, undo what was done (mount, instance, fds)."""
+        try:
+            self._setup()
+        except BaseException:
+            try:
+                self.close()
+            except MltuneError as err:  # the setup error is the one to report
+                log.warning("tracefs instance not fully removed: %s", err)
+            raise
+
+    def _setup(self) -> None:
         if not self.root.exists(f"{TRACEFS}/events"):
             self._mount()
         for ev in EVENTS:
@@ -278,8 +292,9 @@ class TraceSampler:
         self._on = self._fd("tracing_on", os.O_WRONLY)
         cpus = sorted((n for n in self.root.listdir(f"{self.instance}/per_cpu")
                        if n[3:].isdigit()), key=lambda n: int(n[3:]))
-        self._pipes = [self._fd(f"per_cpu/{c}/trace_pipe_raw", os.O_RDONLY | os.O_NONBLOCK)
-                       for c in cpus]
+        for c in cpus:
+            self._pipes.append(self._fd(f"per_cpu/{c}/trace_pipe_raw",
+                                        os.O_RDONLY | os.O_NONBLOCK))
 
     def _fd(self, rel: str, flags: int) -> int:
         path = self.root.path(f"{self.instance}/{rel}")
