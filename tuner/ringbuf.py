@@ -156,7 +156,7 @@ def decoders(formats: Sequence[EventFormat]) -> dict[int, Decoder]:
         unpack = struct.Struct(layout).unpack_from
         if order != sorted(order):
             unpack = _reordered(unpack, itemgetter(*[order.index(i) for i in range(len(spec))]))
-        kind = next(k for k in FIELDS if k == f.name)  # the constant: compares by identity
+        kind = next(k for k in FIELDS if k == f.name)  # the constant: equal at once, by identity
         out[f.id] = Decoder(kind, unpack, _CONTEXT + _FIXED[kind])
     return out
 
@@ -287,10 +287,10 @@ def _decode_page(page: bytes, table: dict[int, Decoder], limit: int, used: int,
             v = unpack(page, off)
         except struct.error:  # record cut short by a malformed page
             return used
-        if name is FAULT or name is GET_PAGES:
+        if name in (FAULT, GET_PAGES):
             dev, ino = v[1], v[0]
             a = v[2] << 12
-            if ts >= _WIDE_TS or a >> 63 or (name is GET_PAGES and v[3] >> 51):
+            if ts >= _WIDE_TS or a >> 63 or (name == GET_PAGES and v[3] >> 51):
                 ts &= _U64  # the kernel's clock arithmetic is u64
                 n = text_len(name, ts, v)  # long time stamps, offsets past 2**63: slowly
             else:
@@ -299,7 +299,7 @@ def _decode_page(page: bytes, table: dict[int, Decoder], limit: int, used: int,
                     d = devs[dev] = len(f"{dev >> 20}{dev & 0xFFFFF}")
                 k = digits[a.bit_length()]
                 n += d + ((ino.bit_length() + 3) >> 2 or 1) + k + (a >= pow10[k])
-                if name is GET_PAGES:
+                if name == GET_PAGES:
                     b = ((v[3] + 1) << 12) - 1
                     k = digits[b.bit_length()]
                     n += k + (b >= pow10[k])

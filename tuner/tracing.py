@@ -60,6 +60,7 @@ SPARSE_FACTOR = 4
 # shipped model was trained on (see mltune.ringbuf).
 TEXT_LIMIT = 16384
 
+
 def kernel_dev(major: int, minor: int) -> int:
     """dev_t as the kernel stores it in ``s_dev`` (MINORBITS = 20), used in event filters."""
     return (major << 20) | minor
@@ -95,7 +96,7 @@ def summarize(events: Sequence[Event]) -> dict[tuple[int, int], TraceStats]:
     # apart the faults of a sequential mmap reader land.
     for e in events:
         kind, v = e[1], e[2]
-        if kind is GET_PAGES or kind is FAULT:
+        if kind in (GET_PAGES, FAULT):
             by_dev.setdefault(v[DEV], []).append(e)
             continue
         acc = per_dev.get(v[DEV]) or per_dev.setdefault(v[DEV], _Acc())
@@ -138,7 +139,7 @@ class _Acc:
         gap_sum = 0.0
         for _, kind, v, _ in accesses:
             start = v[INDEX]
-            if kind is GET_PAGES:
+            if kind == GET_PAGES:
                 end = v[LAST_INDEX]
                 reads += 1
                 pages += end - start + 1
@@ -341,7 +342,7 @@ class TraceSampler:
         total = 0
         names = self._by_sdev
         for e in events:
-            if e[1] is GET_PAGES or e[1] is FAULT:
+            if e[1] in (GET_PAGES, FAULT):
                 dev = e[2][DEV]
                 n = counts[dev] = counts.get(dev, 0) + 1
                 name = names.get(dev)
