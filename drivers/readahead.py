@@ -13,19 +13,15 @@ from __future__ import annotations
 import fnmatch
 import logging
 import math
+import re
 import reprlib
 import time
 from collections.abc import Sequence
 
 from mltune.driver import Availability, Change, Observation, Target
 from mltune.errors import MltuneError, Unparsable, WriteMismatch
-from mltune.procfs import (
-    DiskStat,
-    parse_diskstats,
-    parse_keyvalue,
-    parse_pressure,
-    parse_u64,
-)
+from mltune.kept import KeptFile, read_once
+from mltune.procfs import DiskStat, parse_diskstats, parse_pressure, parse_u64
 from mltune.sysfs import Root
 from mltune.tracing import TraceSampler, TraceStats
 
@@ -52,6 +48,13 @@ TRACE_FEATURES = tuple(f for f in FEATURES if f.startswith("tr_"))
 # rather than the pattern.
 MODEL_FEATURES: tuple[str, ...] = ("ra_kb_log2", "rd_req_kb", *TRACE_FEATURES)
 NAN = math.nan
+# The few /proc/vmstat and /proc/meminfo counters the features use, found in one pass each:
+# building the whole ~230-entry dict every tick cost more than reading the files.
+# At most 20 digits (a u64): a garbled file can neither make int() raise (it refuses
+# beyond 4300 digits) nor overflow the rate arithmetic.
+_VMSTAT = re.compile(rb"^(pgmajfault|pgpgin|workingset_refault_file) (\d{1,20})$",
+                     re.MULTILINE)
+_MEMINFO = re.compile(rb"^(MemTotal|MemAvailable): +(\d{1,20}) kB$", re.MULTILINE)
 
 
 class ReadaheadDriver:
@@ -74,6 +77,10 @@ class ReadaheadDriver:
         self._sampled: tuple[str, ...] = ()
         self._prev: tuple[float, dict[str, DiskStat], dict[str, int]] | None = None
         self.trace_note = "" if trace else "tracefs disabled by configuration"
+        # Opened at the first observation, kept until close(): see mltune.kept.
+        self._proc = {name: KeptFile(root, f"proc/{name}", missing_ok=name.startswith("pressure"))
+                      for name in ("diskstats", "vmstat", "meminfo", "pressure/io",
+                                   "pressure/memory")}
 
     # -- discovery ---------------------------------------------------------------------
     def _all_devices(self) -> list[str]:
@@ -115,8 +122,8 @@ class ReadaheadDriver:
     # -- observation -------------------------------------------------------------------
     def observe(self, targets: Sequence[Target]) -> dict[str, Observation]:
         now = time.monotonic()
-        disks = parse_diskstats(self.root.read("proc/diskstats"))
-        vm = parse_keyvalue(self.root.read("proc/vmstat"))
+        disks = parse_diskstats(self._proc["diskstats"].read().decode("ascii", "replace"))
+        vm = {k.decode(): int(v) for k, v in _VMSTAT.findall(self._proc["vmstat"].read())}
         system = self._system_features(now, vm)
         traced = self._sample([t.name for t in targets])
         prev = self._prev
@@ -152,9 +159,9 @@ class ReadaheadDriver:
             feats["pgpgin_mbs"] = (vm.get("pgpgin", 0) - old.get("pgpgin", 0)) / 1024 / dt
             refault = "workingset_refault_file"
             feats["refault_s"] = (vm.get(refault, 0) - old.get(refault, 0)) / dt
-        io = parse_pressure(self.root.read("proc/pressure/io", fallback=""))
-        mem = parse_pressure(self.root.read("proc/pressure/memory", fallback=""))
-        meminfo = parse_keyvalue(self.root.read("proc/meminfo"))
+        io = parse_pressure(self._proc["pressure/io"].read().decode("ascii", "replace"))
+        mem = parse_pressure(self._proc["pressure/memory"].read().decode("ascii", "replace"))
+        meminfo = {k.decode(): int(v) for k, v in _MEMINFO.findall(self._proc["meminfo"].read())}
         total = meminfo.get("MemTotal", 0)
         feats["psi_io_some"] = io.get("some_avg10", NAN)
         feats["psi_mem_some"] = mem.get("some_avg10", NAN)
@@ -210,7 +217,12 @@ class ReadaheadDriver:
 
     # -- values ------------------------------------------------------------------------
     def current(self, target: Target) -> int:
-        return self.root.read_int(target.path, owner=target.owner)
+        text = read_once(self.root, target.path, owner=target.owner)
+        value = parse_u64(text)
+        if value is None:
+            # repr: the message stays one line whatever the file holds.
+            raise Unparsable(f"/{target.path}: not an unsigned integer: {reprlib.repr(text)}")
+        return value
 
     def candidates(self, target: Target) -> tuple[int, ...]:
         return CANDIDATES
@@ -256,6 +268,8 @@ class ReadaheadDriver:
 
     def close(self) -> None:
         self._close_sampler()
+        for f in self._proc.values():
+            f.close()
 
 
 def _disk_features(cur: DiskStat, old: DiskStat | None, dt: float) -> dict[str, float]:

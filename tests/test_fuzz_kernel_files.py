@@ -42,7 +42,7 @@ from mltune.drivers.readahead import FEATURES, ReadaheadDriver
 from mltune.errors import MltuneError
 from mltune.model import Model
 from mltune.sysfs import Root
-from mltune.tracing import EVENTS, INSTANCE_PREFIX, TRACEFS, summarize
+from mltune.tracing import EVENTS, INSTANCE_PREFIX, TRACEFS
 from pyfakefs.fake_file import FakeDirectory, FakeFile
 from pyfakefs.fake_filesystem import FakeFilesystem
 
@@ -92,9 +92,7 @@ TOKENS = SHORT_TOKENS | st.just(b"9" * 5000)  # beyond int()'s 4300-digit limit
 def mangled(draw: st.DrawFn, original: bytes, name: str) -> bytes:
     """``original`` with one to three edits, half of them aimed at lines the driver uses."""
     lines = original.split(b"\n")
-    # Not in trace_pipe: 5000-digit numbers make tracing.py (being rewritten) raise, see
-    # test_trace_line_with_a_5000_digit_number_is_no_traceback.
-    tokens = SHORT_TOKENS if name == TRACE_PIPE else TOKENS
+    tokens = TOKENS
     for _ in range(draw(st.integers(1, 3))):
         aimed = [i for i, line in enumerate(lines) if any(k in line for k in KEYWORDS)]
         i = draw(st.sampled_from(aimed) if aimed and draw(st.booleans())
@@ -124,9 +122,7 @@ def mangled(draw: st.DrawFn, original: bytes, name: str) -> bytes:
 
 
 def contents(original: bytes, name: str = "") -> st.SearchStrategy[bytes | None]:
-    # Not a directory at trace_pipe: os.read's error escapes tracing.py (being rewritten),
-    # see test_trace_pipe_read_error_is_no_traceback.
-    odd = [MISSING, b"", b"\n"] + ([] if name == TRACE_PIPE else [DIRECTORY])
+    odd = [MISSING, b"", b"\n", DIRECTORY]
     return st.one_of(
         mangled(original, name),
         st.sampled_from(odd),
@@ -520,24 +516,3 @@ def test_run_once_exits_0_1_or_2_with_one_line_never_a_traceback(
     writes.check(real, watch, targets, trace)
     if dry_run:
         assert writes.knob_writes("tick") == []
-
-
-# -- known escapes in tracing.py, which is being rewritten: reproducers --------------------
-
-
-@pytest.mark.xfail(strict=True, raises=OSError,
-                   reason="TraceSampler._drain lets an os.read error (EISDIR, ENODEV) through")
-def test_trace_pipe_read_error_is_no_traceback(kernel: Root) -> None:
-    build(FAKE, {**ORIGINAL, TRACE_PIPE: DIRECTORY}, trace=True)
-    drv = ReadaheadDriver(kernel, devices=["vda"], trace=True, window_s=0.0005)
-    obs = drv.observe(drv.discover())  # raises OSError today
-    assert obs["vda"].source == "proc"
-    assert "tracefs unavailable" in drv.trace_note
-
-
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="summarize() calls int() on any digit run; >4300 digits raise")
-def test_trace_line_with_a_5000_digit_number_is_no_traceback() -> None:
-    line = (" dd-1 [000] ..... 1.000000: mm_filemap_get_pages: dev=254:0 ino=1 "
-            f"ofs={'9' * 5000}-4095\n")
-    assert isinstance(summarize(line), dict)

@@ -18,9 +18,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ModelError
+
+if TYPE_CHECKING:
+    from .forest import Forest
 
 FORMAT = "mltune-model"
 VERSION = 1
@@ -73,11 +76,17 @@ def load_meta(json_path: Path) -> ModelMeta:
 
 
 class Model:
-    """A checked LightGBM booster scoring (observation, candidate) pairs."""
+    """A checked LightGBM booster scoring (observation, candidate) pairs.
 
-    def __init__(self, booster: Any, meta: ModelMeta) -> None:
+    Scores come from ``forest``, the same trees compiled for the agent's one-observation,
+    many-candidates calls (:mod:`mltune.forest`), when it reproduces the booster on probe
+    rows; from the booster otherwise. Explanations always come from the booster."""
+
+    def __init__(self, booster: Any, meta: ModelMeta, forest: Forest | None = None) -> None:
         self.booster = booster
         self.meta = meta
+        self.forest = forest
+        self._log2: dict[tuple[int, ...], list[float]] = {}
 
     @classmethod
     def load(cls, txt_path: Path, json_path: Path, driver: str,
@@ -104,7 +113,29 @@ class Model:
         if booster.num_feature() != len(expected):
             raise ModelError(f"{txt_path}: booster has {booster.num_feature()} features, "
                              f"metadata lists {len(expected)}")
-        return cls(booster, meta)
+        model = cls(booster, meta)
+        model.forest = model._checked_forest(text.decode("utf-8"))
+        return model
+
+    def _checked_forest(self, text: str) -> Forest | None:
+        """The compiled forest if it scores probe rows exactly as the booster does."""
+        import numpy as np
+
+        from .forest import Forest, Unsupported, probes
+
+        try:
+            forest = Forest(text)
+        except Unsupported:
+            return None
+        if forest.features != len(self.meta.features):
+            return None
+        cand = len(self.meta.features) - 1
+        values = [math.log2(v) for v in self.meta.candidates]
+        rows = probes(forest, cand)
+        full = np.array([[*r[:cand], v, *r[cand + 1:]] for r in rows for v in values])
+        want = self.booster.predict(full, num_threads=1).reshape(len(rows), len(values))
+        got = np.array([forest.predict(r, cand, values) for r in rows])
+        return forest if np.array_equal(got, want) else None
 
     def _rows(self, features: Mapping[str, float], values: Sequence[int]) -> Any:
         import numpy as np
@@ -114,8 +145,15 @@ class Model:
 
     def score(self, features: Mapping[str, float], values: Sequence[int]) -> dict[int, float]:
         """Predicted throughput of each value as a fraction of the best achievable."""
-        pred = self.booster.predict(self._rows(features, values), num_threads=1)
-        return {v: float(p) for v, p in zip(values, pred, strict=True)}
+        if self.forest is None:
+            pred = self.booster.predict(self._rows(features, values), num_threads=1)
+        else:
+            logs = self._log2.get(tuple(values))
+            if logs is None:
+                logs = self._log2[tuple(values)] = [math.log2(v) for v in values]
+            base = [float(features.get(f, math.nan)) for f in self.meta.features[:-1]]
+            pred = self.forest.predict([*base, 0.0], len(base), logs).tolist()
+        return dict(zip(values, pred, strict=True))
 
     def contributions(self, features: Mapping[str, float], value: int) -> dict[str, float]:
         """Per-feature contributions (SHAP, ``pred_contrib``) to the score of ``value``."""

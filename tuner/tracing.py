@@ -14,17 +14,35 @@ overwrite, so the cost of one sample is bounded whatever the I/O rate.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
-import re
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import MltuneError
+from .ringbuf import (
+    DEV,
+    FAULT,
+    GET_PAGES,
+    INDEX,
+    INO,
+    LAST_INDEX,
+    RA_PAGES,
+    SYNC_RA,
+    Decoder,
+    Event,
+    check_header_page,
+    decode,
+    decoders,
+    parse_format,
+)
 from .sysfs import Root, translate
+
+log = logging.getLogger(__name__)
 
 EVENTS = (
     "filemap/mm_filemap_get_pages",
@@ -38,16 +56,9 @@ STREAM_GAP_PAGES = 1024  # 4 MiB: the largest readahead window mltune sets
 NEAR_GAP_PAGES = 32  # fault-around maps 16 pages per fault
 SPARSE_ACCESSES = 64  # fewer accesses than this in a window: record a longer one
 SPARSE_FACTOR = 4
-
-# "<comm>-<pid> [cpu] flags 167.996149: mm_filemap_get_pages: dev=7:0 ino=b ofs=1507328-1511423"
-# One regex per event family, run over the whole buffer at once: per-line Python work is
-# what makes parsing cost, and the tick budget is about a millisecond.
-_ACCESS = re.compile(
-    r" (\d+\.\d+): mm_filemap_(get_pages|fault): dev=(\d+):(\d+) ino=([0-9a-f]+) "
-    r"ofs=(\d+)(?:-(\d+))?")
-_RA = re.compile(
-    r": page_cache_(sync|async)_ra: dev=(\d+):(\d+) ino=([0-9a-f]+) index=\d+ req_count=\d+ "
-    r"order=\d+ size=\d+ async_size=\d+ ra_pages=(\d+)")
+# The features are computed over the events of this many bytes of trace_pipe text: what the
+# shipped model was trained on (see mltune.ringbuf).
+TEXT_LIMIT = 16384
 
 
 def kernel_dev(major: int, minor: int) -> int:
@@ -77,29 +88,22 @@ class TraceStats:
         return self.reads + self.faults
 
 
-def summarize(text: str) -> dict[tuple[int, int], TraceStats]:
-    """Turn the text of a trace buffer into per-device statistics (pure, for tests)."""
-    per_dev: dict[tuple[int, int], _Acc] = {}
+def summarize(events: Sequence[Event]) -> dict[tuple[int, int], TraceStats]:
+    """Per-device statistics of decoded events (:func:`mltune.ringbuf.decode`), pure."""
+    per_dev: dict[int, _Acc] = {}
+    by_dev: dict[int, list[Event]] = {}
     # Readahead events first: they give each file's readahead window, which is how far
     # apart the faults of a sequential mmap reader land.
-    for kind, major, minor, ino, ra_pages in _RA.findall(text):
-        dev = (int(major), int(minor))
-        acc = per_dev.get(dev) or per_dev.setdefault(dev, _Acc())
-        acc.ra(int(ino, 16), int(ra_pages), kind == "sync")
-    for ts, kind, major, minor, ino, a, b in _ACCESS.findall(text):
-        dev = (int(major), int(minor))
-        acc = per_dev.get(dev) or per_dev.setdefault(dev, _Acc())
-        start = int(a) >> 12
-        if kind == "get_pages":
-            end = int(b) >> 12 if b else start
-            acc.reads += 1
-            acc.pages += end - start + 1
-        else:
-            end = start
-            acc.faults += 1
-        acc.seen(float(ts))
-        acc.stream(int(ino, 16), start, end)
-    return {dev: acc.stats() for dev, acc in per_dev.items()}
+    for e in events:
+        kind, v = e[1], e[2]
+        if kind in (GET_PAGES, FAULT):
+            by_dev.setdefault(v[DEV], []).append(e)
+            continue
+        acc = per_dev.get(v[DEV]) or per_dev.setdefault(v[DEV], _Acc())
+        acc.ra(v[INO], v[RA_PAGES], kind == SYNC_RA)
+    for dev, accesses in by_dev.items():
+        (per_dev.get(dev) or per_dev.setdefault(dev, _Acc())).stream(accesses)
+    return {(dev >> 20, dev & 0xFFFFF): acc.stats() for dev, acc in per_dev.items()}
 
 
 class _Acc:
@@ -117,11 +121,6 @@ class _Acc:
         self.ra_pages: list[int] = []
         self.window: dict[int, int] = {}  # inode → largest readahead window seen (pages)
 
-    def seen(self, ts: float) -> None:
-        if math.isnan(self.first):
-            self.first = ts
-        self.last = ts
-
     def ra(self, ino: int, ra_pages: int, sync: bool) -> None:
         self.ra_pages.append(ra_pages)
         if sync:
@@ -131,33 +130,66 @@ class _Acc:
         if ra_pages > self.window.get(ino, 0):
             self.window[ino] = ra_pages
 
-    def stream(self, ino: int, start: int, end: int) -> None:
-        heads = self.heads.get(ino)
-        if heads is None:
-            self.heads[ino] = [[end + 1, start]]
-            return
-        best = heads[0]
-        for h in heads[1:]:
-            if abs(start - h[0]) < abs(start - best[0]):
-                best = h
-        gap = start - best[0]
-        self.gaps_n += 1
-        self.gap_sum += math.log2(1 + abs(gap))
-        # mmap faults of a sequential stream land one readahead window apart (the window
-        # is mapped at once), so a stream may skip up to two windows of its file. A fixed
-        # large tolerance would not do: random readers with several faults per file would
-        # then look sequential. "near" is the strict, readahead-blind version.
-        tolerance = min(max(NEAR_GAP_PAGES, 2 * self.window.get(ino, 0)), STREAM_GAP_PAGES)
-        if -1 <= gap <= tolerance:
-            self.seq += 1
-            if gap <= NEAR_GAP_PAGES:
-                self.near += 1
-            best[0] = max(best[0], end + 1)
-            return
-        heads.append([end + 1, start])
-        if len(heads) > 8:
-            old = heads.pop(0)
-            self.runs.append(old[0] - old[1])
+    def stream(self, accesses: Sequence[Event]) -> None:
+        """Follow the device's accesses in order. One loop over locals: this runs for every
+        sampled event, and per-event method calls were most of its cost."""
+        heads_of, window, runs, log2 = self.heads, self.window, self.runs, math.log2
+        tolerance: dict[int, int] = {}
+        reads = faults = pages = seq = near = gaps_n = 0
+        gap_sum = 0.0
+        for _, kind, v, _ in accesses:
+            start = v[INDEX]
+            if kind == GET_PAGES:
+                end = v[LAST_INDEX]
+                reads += 1
+                pages += end - start + 1
+            else:
+                end = start
+                faults += 1
+            ino = v[INO]
+            heads = heads_of.get(ino)
+            if heads is None:
+                heads_of[ino] = [[end + 1, start]]
+                continue
+            best = heads[0]
+            if len(heads) > 1:
+                for h in heads[1:]:
+                    if abs(start - h[0]) < abs(start - best[0]):
+                        best = h
+            gap = start - best[0]
+            gaps_n += 1
+            if gap:  # log2(1) adds nothing
+                gap_sum += log2(1 + abs(gap))
+            # mmap faults of a sequential stream land one readahead window apart (the window
+            # is mapped at once), so a stream may skip up to two windows of its file. A fixed
+            # large tolerance would not do: random readers with several faults per file would
+            # then look sequential. "near" is the strict, readahead-blind version. The
+            # tolerance is never below NEAR_GAP_PAGES, so near gaps need no window.
+            if -1 <= gap <= NEAR_GAP_PAGES:
+                seq += 1
+                near += 1
+                if end >= best[0]:
+                    best[0] = end + 1
+                continue
+            tol = tolerance.get(ino)
+            if tol is None:
+                tol = tolerance[ino] = min(max(NEAR_GAP_PAGES, 2 * window.get(ino, 0)),
+                                           STREAM_GAP_PAGES)
+            if -1 <= gap <= tol:
+                seq += 1
+                if end >= best[0]:
+                    best[0] = end + 1
+                continue
+            heads.append([end + 1, start])
+            if len(heads) > 8:
+                old = heads.pop(0)
+                runs.append(old[0] - old[1])
+        if accesses:
+            # Seconds as trace_pipe prints them: microseconds, rounded (ns2usecs).
+            self.first = ((accesses[0][0] + 500) // 1000) / 1e6
+            self.last = ((accesses[-1][0] + 500) // 1000) / 1e6
+        self.reads, self.faults, self.pages = reads, faults, pages
+        self.seq, self.near, self.gaps_n, self.gap_sum = seq, near, gaps_n, gap_sum
 
     def run_pages(self) -> float:
         """Page-weighted mean run length: the length of the run an accessed page belongs to.
@@ -193,20 +225,28 @@ class TraceSampler:
 
     ``open()`` mounts tracefs if it is not mounted (and ``close()`` unmounts only what it
     mounted), removes instances left by dead mltune processes, creates its own instance
-    with a kernel-side filter on the target devices and a small non-overwriting buffer.
+    with a kernel-side filter on the target devices and a small non-overwriting buffer, and
+    keeps ``tracing_on`` and each CPU's ``trace_pipe_raw`` open: a tick then costs two
+    writes and a few page reads, no open() and no text.
     """
 
     def __init__(self, root: Root, devices: dict[str, list[tuple[int, int]]],
                  window_s: float = 0.05, buffer_kb: int = 8,
-                 read_limit: int = 16384) -> None:
+                 read_limit: int = TEXT_LIMIT) -> None:
         self.root = root
         self.devices = devices
         self.window_s = window_s
         self.buffer_kb = buffer_kb
-        self.read_limit = read_limit
+        self.read_limit = read_limit  # bytes of trace_pipe text the features cover
         self.instance = f"{TRACEFS}/instances/{INSTANCE_PREFIX}{os.getpid()}"
         self._mounted = False
         self._open = False
+        self._on = -1  # fd of the instance's tracing_on
+        self._pipes: list[int] = []  # fd of each CPU's trace_pipe_raw
+        self._page = 4096  # bytes per ring-buffer page (buffer_subbuf_size_kb)
+        self._decoders: dict[int, Decoder] = {}
+        self._by_dev = {d: name for name, nums in devices.items() for d in nums}
+        self._by_sdev = {kernel_dev(*d): name for d, name in self._by_dev.items()}
         self.windows = 0  # windows recorded by the last sample()
         self.slept = 0.0  # wall time the last sample() slept: not the agent's cost
 
@@ -218,87 +258,133 @@ class TraceSampler:
         return True, ""
 
     def open(self) -> None:
+        """Set up the instance; on failure, undo what was done (mount, instance, fds)."""
+        try:
+            self._setup()
+        except BaseException:
+            try:
+                self.close()
+            except MltuneError as err:  # the setup error is the one to report
+                log.warning("tracefs instance not fully removed: %s", err)
+            raise
+
+    def _setup(self) -> None:
         if not self.root.exists(f"{TRACEFS}/events"):
             self._mount()
         for ev in EVENTS:
             if not self.root.exists(f"{TRACEFS}/events/{ev}"):
                 raise MltuneError(f"tracepoint {ev} missing in this kernel")
+        check_header_page(self.root.read(f"{TRACEFS}/events/header_page"))
+        self._decoders = decoders([parse_format(self.root.read(f"{TRACEFS}/events/{ev}/format"))
+                                   for ev in EVENTS])
         remove_stale_instances(self.root)
         _dir_op(os.makedirs, self.root.path(self.instance), exist_ok=True)
         self._open = True
         self.root.write(f"{self.instance}/tracing_on", "0")
         self.root.write(f"{self.instance}/buffer_size_kb", str(self.buffer_kb))
         self.root.write(f"{self.instance}/options/overwrite", "0")
+        sub = self.root.read(f"{self.instance}/buffer_subbuf_size_kb", fallback="4")
+        self._page = int(sub) * 1024 if sub.isdigit() else 4096
         filt = " || ".join(f"s_dev == {kernel_dev(*d)}"
                            for nums in self.devices.values() for d in nums)
         for ev in EVENTS:
             self.root.write(f"{self.instance}/events/{ev}/filter", filt or "0")
             self.root.write(f"{self.instance}/events/{ev}/enable", "1")
+        self._on = self._fd("tracing_on", os.O_WRONLY)
+        cpus = sorted((n for n in self.root.listdir(f"{self.instance}/per_cpu")
+                       if n[3:].isdigit()), key=lambda n: int(n[3:]))
+        for c in cpus:
+            self._pipes.append(self._fd(f"per_cpu/{c}/trace_pipe_raw",
+                                        os.O_RDONLY | os.O_NONBLOCK))
+
+    def _fd(self, rel: str, flags: int) -> int:
+        path = self.root.path(f"{self.instance}/{rel}")
+        try:
+            return os.open(path, flags)
+        except OSError as err:
+            raise translate(err, path) from err
 
     def sample(self) -> dict[str, TraceStats]:
         """Record one window; if no target was accessed in it, record one more. Workloads
         pause between requests (fio between its jobs, servers between clients), and one
         empty window should not read as "idle"."""
         self.slept = 0.0
-        out = self._window(self.window_s)
+        events = self._record(self.window_s)
         self.windows = 1
-        if sum(s.accesses for s in out.values()) < SPARSE_ACCESSES:
+        if not self._busy(events):
             # Slow random readers (1 k faults/s spread over many files) show one access per
             # file in a short window, which says nothing about their pattern: look longer.
-            out = self._window(self.window_s * SPARSE_FACTOR)
+            events = self._record(self.window_s * SPARSE_FACTOR)
             self.windows = 1 + SPARSE_FACTOR
+        out: dict[str, TraceStats] = {}
+        for d, s in summarize(events).items():
+            name = self._by_dev.get(d)
+            # A disk and its partitions: keep the busiest filesystem of the disk.
+            if name is not None and (name not in out or s.accesses > out[name].accesses):
+                out[name] = s
         return out
 
-    def _window(self, seconds: float) -> dict[str, TraceStats]:
-        """Record for ``seconds``, stop, drain. Returns stats per device name."""
-        self.root.write(f"{self.instance}/tracing_on", "1")
+    def _record(self, seconds: float) -> list[Event]:
+        """Record for ``seconds``, stop, drain: the window's events."""
+        self._switch(b"1")
         t0 = time.perf_counter()
         time.sleep(seconds)
         self.slept += time.perf_counter() - t0
-        self.root.write(f"{self.instance}/tracing_on", "0")
-        text = self._drain()
-        # A bounded read can end mid-line: keep whole lines only.
-        stats = summarize(text[: text.rfind("\n") + 1])
-        by_dev = {d: name for name, nums in self.devices.items() for d in nums}
-        out: dict[str, TraceStats] = {}
-        for d, s in stats.items():
-            if d in by_dev:
-                # A disk and its partitions: keep the busiest filesystem of the disk.
-                name = by_dev[d]
-                if name not in out or s.accesses > out[name].accesses:
-                    out[name] = s
-        return out
+        self._switch(b"0")
+        return decode(self._drain(), self._decoders, self.read_limit)
 
-    def _drain(self) -> str:
-        """Consume the buffer through ``trace_pipe``; return at most ``read_limit`` of it.
+    def _busy(self, events: Sequence[Event]) -> bool:
+        """Whether the targets were accessed SPARSE_ACCESSES times in a window, counted as
+        :meth:`sample` keeps them (the busiest device of each target), without computing
+        the statistics; stops counting once they were."""
+        counts: dict[int, int] = {}
+        busiest: dict[str, int] = {}
+        total = 0
+        names = self._by_sdev
+        for e in events:
+            if e[1] in (GET_PAGES, FAULT):
+                dev = e[2][DEV]
+                n = counts[dev] = counts.get(dev, 0) + 1
+                name = names.get(dev)
+                if name is not None and n > busiest.get(name, 0):
+                    total += n - busiest.get(name, 0)
+                    busiest[name] = n
+                    if total >= SPARSE_ACCESSES:
+                        return True
+        return False
+
+    def _switch(self, on: bytes) -> None:
+        try:
+            os.write(self._on, on)
+        except OSError as err:
+            raise translate(err, self.root.path(f"{self.instance}/tracing_on")) from err
+
+    def _drain(self) -> list[list[bytes]]:
+        """Consume every CPU's buffer through ``trace_pipe_raw``, a page per read.
 
         Clearing with ``echo > trace`` costs ~20 ms per call on this kernel (it waits for
-        every CPU); a consuming read leaves the buffer empty for the next window at the cost
-        of formatting what it holds, which the small buffer bounds.
+        every CPU); a consuming read leaves the buffer empty for the next window, and the
+        small buffer bounds what it returns.
         """
-        path = self.root.path(f"{self.instance}/trace_pipe")
-        chunks: list[bytes] = []
-        kept = 0
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-        except OSError as err:
-            raise translate(err, path) from err
-        try:
-            while True:
-                try:
-                    chunk = os.read(fd, 65536)
-                except BlockingIOError:
-                    break  # empty
-                if not chunk:
-                    break
-                if kept < self.read_limit:
-                    chunks.append(chunk)
-                    kept += len(chunk)
-        finally:
-            os.close(fd)
-        return b"".join(chunks)[: self.read_limit].decode("ascii", "replace")
+        out = []
+        for fd in self._pipes:
+            pages = []
+            try:
+                while page := os.read(fd, self._page):
+                    pages.append(page)
+            except BlockingIOError:
+                pass  # empty
+            except OSError as err:
+                raise translate(err, self.root.path(f"{self.instance}/per_cpu")) from err
+            out.append(pages)
+        return out
 
     def close(self) -> None:
+        # The instance cannot be removed while its files are open (EBUSY).
+        for fd in [self._on, *self._pipes]:
+            if fd >= 0:
+                os.close(fd)
+        self._on, self._pipes = -1, []
         if self._open:
             self._open = False
             try:
