@@ -12,7 +12,6 @@ agent instead (crash recovery at start), then SIGTERM.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import signal
 import subprocess
@@ -21,12 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from scratch import direct_reads, knob, scratch_loop
+
 ORIGINAL = "8"
 CONFIG = "drivers:\n  readahead:\n    policies:\n      min_gain: 0.0\n      cooldown_s: 0\n"
-
-
-def knob(dev: str) -> Path:
-    return Path(f"/sys/block/{dev}/queue/read_ahead_kb")
 
 
 def agent(dev: str, state: Path, config: Path) -> subprocess.Popen[bytes]:
@@ -36,26 +33,15 @@ def agent(dev: str, state: Path, config: Path) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def reader(dev: str) -> subprocess.Popen[bytes]:
-    """Direct reads keep the device busy: the agent makes no decision for an idle device."""
-    return subprocess.Popen(
-        ["sh", "-c", f"while :; do dd if=/dev/{dev} of=/dev/null bs=4k iflag=direct "
-                     "status=none; done"], start_new_session=True)
-
-
 def one_round(dev: str, state: Path, config: Path, rng: random.Random, by_restart: bool
               ) -> tuple[bool, bool]:
     """(restored, the agent had changed the knob before it died)."""
     knob(dev).write_text(ORIGINAL)
-    load = reader(dev)
-    try:
+    with direct_reads(dev):
         proc = agent(dev, state, config)
         time.sleep(rng.uniform(0.0, 3.0))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    finally:
-        os.killpg(load.pid, signal.SIGKILL)  # the shell and its dd: our own session
-        load.wait()
     changed = knob(dev).read_text().strip() != ORIGINAL
     if by_restart:
         again = agent(dev, state, config)
@@ -74,30 +60,17 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     rng = random.Random(args.seed)
-    with tempfile.TemporaryDirectory(prefix="mltune-crash-") as tmp:
-        backing = Path(tmp) / "disk.img"
-        with open(backing, "wb") as f:
-            f.truncate(64 << 20)
-        dev = subprocess.run(["losetup", "-f", "--show", str(backing)], check=True,
-                             capture_output=True, text=True).stdout.strip().rsplit("/", 1)[1]
-        before = knob(dev).read_text().strip()
-        # A killed agent cannot unmount the tracefs it mounted: we do it for it at the end.
-        traced = Path("/sys/kernel/tracing/events").exists()
+    with tempfile.TemporaryDirectory(prefix="mltune-crash-") as tmp, \
+            scratch_loop(Path(tmp)) as dev:
         config = Path(tmp) / "config.yaml"
         config.write_text(CONFIG)
         ok = changed = 0
-        try:
-            for i in range(args.rounds):
-                state = Path(tmp) / f"state{i}"
-                restored, was_changed = one_round(dev, state, config, rng, by_restart=i % 2 == 1)
-                ok += restored
-                changed += was_changed
-                print(f"\rround {i + 1}/{args.rounds}: restored {ok}", end="", file=sys.stderr)
-        finally:
-            knob(dev).write_text(before)
-            subprocess.run(["losetup", "-d", f"/dev/{dev}"], check=False)
-            if not traced and Path("/sys/kernel/tracing/events").exists():
-                subprocess.run(["umount", "/sys/kernel/tracing"], check=False)
+        for i in range(args.rounds):
+            state = Path(tmp) / f"state{i}"
+            restored, was_changed = one_round(dev, state, config, rng, by_restart=i % 2 == 1)
+            ok += restored
+            changed += was_changed
+            print(f"\rround {i + 1}/{args.rounds}: restored {ok}", end="", file=sys.stderr)
     print(file=sys.stderr)
     print(f"kill -9 at random moments: original restored {ok}/{args.rounds} "
           f"(agent had changed the knob before dying in {changed} rounds)")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import signal
 import subprocess
@@ -23,13 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from scratch import direct_reads, knob, scratch_loop
+
 OUTSIDE = "8"  # not a candidate: the agent never writes it itself
 INTERVAL = 0.2
 CONFIG = "drivers:\n  readahead:\n    policies:\n      min_gain: 0.0\n      cooldown_s: 0\n"
-
-
-def knob(dev: str) -> Path:
-    return Path(f"/sys/block/{dev}/queue/read_ahead_kb")
 
 
 def decisions(audit: Path, dev: str, after: float) -> list[dict]:
@@ -79,25 +76,17 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     random.seed(args.seed)
-    with tempfile.TemporaryDirectory(prefix="mltune-freeze-") as tmp:
-        backing = Path(tmp) / "disk.img"
-        with open(backing, "wb") as f:
-            f.truncate(64 << 20)
-        dev = subprocess.run(["losetup", "-f", "--show", str(backing)], check=True,
-                             capture_output=True, text=True).stdout.strip().rsplit("/", 1)[1]
-        before = knob(dev).read_text().strip()
+    frozen = left = 0
+    delays: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="mltune-freeze-") as tmp, \
+            scratch_loop(Path(tmp)) as dev, direct_reads(dev):
         config = Path(tmp) / "config.yaml"
         config.write_text(CONFIG)
         state = Path(tmp) / "state"
-        load = subprocess.Popen(
-            ["sh", "-c", f"while :; do dd if=/dev/{dev} of=/dev/null bs=4k iflag=direct "
-                         "status=none; done"], start_new_session=True)
         agent = subprocess.Popen(
             [sys.executable, "-m", "mltune", "run", "--driver", "readahead", "--device", dev,
              "--interval", str(INTERVAL), "--state-dir", str(state), "--config", str(config)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        frozen = left = 0
-        delays: list[float] = []
         try:
             since = 0.0
             for i in range(args.rounds):
@@ -112,10 +101,6 @@ def main() -> int:
         finally:
             agent.send_signal(signal.SIGTERM)
             agent.wait(timeout=30)
-            os.killpg(load.pid, signal.SIGKILL)  # the shell and its dd: our own session
-            load.wait()
-            knob(dev).write_text(before)
-            subprocess.run(["losetup", "-d", f"/dev/{dev}"], check=False)
     print(file=sys.stderr)
     delays.sort()
     med = f"{delays[len(delays) // 2] * 1000:.0f} ms" if delays else "n/a"

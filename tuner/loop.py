@@ -214,8 +214,9 @@ class Agent:
         state = self._mode(target)
         feats = {k: (None if math.isnan(v) else round(v, 4)) for k, v in o.features.items()}
         pressure = {k: o.features[f] for k, f in PRESSURE_FEATURES.items() if f in o.features}
-        self._transition(target, state.pressure(pressure))
-        if state.mode == EMERGENCY:
+        moved = state.pressure(pressure)
+        self._transition(target, moved)
+        if moved is not None and state.mode == EMERGENCY:
             current = self.driver.current(target)  # what the restore put back
         self.decisions += 1
         base = dict(time=o.time, id=f"{os.getpid()}-{self.decisions}", driver=self.driver.name,
@@ -241,7 +242,7 @@ class Agent:
         vetoed = self.judge.vetoed(target.name, sig, time.monotonic())
         allowed = [v for v in scores if v not in vetoed] or [current]
         best = max(allowed, key=lambda v: scores.get(v, -math.inf))
-        value, verdicts = self._check(target, current, best, scores, o.features, state.mode,
+        value, verdicts = self._check(target, current, best, scores, pressure, state.mode,
                                       vetoed)
         written = None
         note = ""
@@ -293,13 +294,12 @@ class Agent:
         return got
 
     def _check(self, target: Target, current: int, best: int, scores: dict[int, float],
-               features: Mapping[str, float], mode: str,
+               pressure: Mapping[str, float], mode: str,
                vetoed: Mapping[int, str]) -> tuple[int, list[Verdict]]:
         value = best
         verdicts = []
         recent = tuple(self.changes.get(target.name, ()))
         last = recent[-1] if recent else None
-        pressure = {k: features[f] for k, f in PRESSURE_FEATURES.items() if f in features}
         now = time.monotonic()
         for policy in self.policies:
             p = Proposal(self.driver.name, target.name, current, value, scores, now, last,

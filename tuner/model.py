@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import stat
@@ -24,6 +25,8 @@ from .errors import ModelError
 
 if TYPE_CHECKING:
     from .forest import Forest
+
+log = logging.getLogger(__name__)
 
 FORMAT = "mltune-model"
 VERSION = 1
@@ -135,7 +138,11 @@ class Model:
         full = np.array([[*r[:cand], v, *r[cand + 1:]] for r in rows for v in values])
         want = self.booster.predict(full, num_threads=1).reshape(len(rows), len(values))
         got = np.array([forest.predict(r, cand, values) for r in rows])
-        return forest if np.array_equal(got, want) else None
+        if not np.array_equal(got, want):
+            # Not an error (the booster scores the same), but 0.3 ms more per tick: say so.
+            log.info("compiled forest differs from the booster on probe rows; using the booster")
+            return None
+        return forest
 
     def _rows(self, features: Mapping[str, float], values: Sequence[int]) -> Any:
         import numpy as np
