@@ -4,7 +4,7 @@ Builds a lab (loop device, ext4, dataset, memory cgroup; see ``mltune.lab``), ru
 pattern at a time and, while it runs, the readahead agent at ``--interval``:
 
 * in process (default): the shipped agent, with timers wrapped around its stages, prints the
-  median and p90 per stage (ms): toggling ``tracing_on``, draining ``trace_pipe``, parsing,
+  median and p90 per stage (ms): switching the events, draining their buffers, decoding,
   features, /proc and /sys reads, model, policies, audit line, and ``tick_ms`` as the agent
   itself computes it (sampling window excluded);
 * ``--cli``: ``mltune run`` as a separate process, as a user runs it; reports ``tick_ms``
@@ -41,6 +41,13 @@ from typing import Any
 from mltune import cli as mcli
 from mltune import config as configmod
 from mltune import kept, loop, model, tracing
+
+try:  # absent before the perf source: the same script still measures older revisions
+    from mltune import perf, tracefs
+    SOURCES: list[Any] = [perf.PerfSource, tracefs.TracefsSource]
+    DECODERS: list[tuple[Any, str]] = [(perf.PerfSource, "_decode"), (tracefs, "decode")]
+except ImportError:
+    SOURCES, DECODERS = [], []
 from mltune.drivers import readahead
 from mltune.lab import Lab
 from mltune.registry import make_driver
@@ -49,9 +56,9 @@ from mltune.sysfs import Root
 # Stage → (owner, attribute) whose calls are timed. An attribute missing in this version of
 # the code is skipped, so the same script measures before and after a change.
 STAGES: dict[str, list[tuple[Any, str]]] = {
-    "toggle": [(tracing.TraceSampler, "_switch")],
-    "drain": [(tracing.TraceSampler, "_drain")],
-    "decode": [(tracing, "decode"), (tracing, "parse")],
+    "toggle": [(tracing.TraceSampler, "_switch"), *[(s, "switch") for s in SOURCES]],
+    "drain": [(tracing.TraceSampler, "_drain"), *[(s, "drain") for s in SOURCES]],
+    "decode": [(tracing, "decode"), (tracing, "parse"), *DECODERS],
     "summarize": [(tracing, "summarize")],
     "features": [(readahead, "_trace_features"), (readahead, "_disk_features")],
     "read proc": [(kept.KeptFile, "read")],

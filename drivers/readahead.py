@@ -66,13 +66,15 @@ class ReadaheadDriver:
 
     def __init__(self, root: Root, devices: Sequence[str] = (), include: Sequence[str] = ("*",),
                  exclude: Sequence[str] = DEFAULT_EXCLUDE, trace: bool = True,
-                 window_s: float = 0.05) -> None:
+                 window_s: float = 0.05, trace_source: str = "auto") -> None:
         self.root = root
         self.devices = tuple(devices)
         self.include = tuple(include)
         self.exclude = tuple(exclude)
         self.trace = trace
         self.window_s = window_s
+        self.trace_source = trace_source  # see mltune.tracing.TraceSampler
+        self.traced_by = ""  # the sampler's source once open: "perf" or "tracefs"
         self._sampler: TraceSampler | None = None
         self._sampled: tuple[str, ...] = ()
         self._prev: tuple[float, dict[str, DiskStat], dict[str, int]] | None = None
@@ -143,7 +145,7 @@ class ReadaheadDriver:
             stats = traced.get(t.name) if traced is not None else None
             feats.update(_trace_features(stats) if traced is not None
                          else dict.fromkeys(TRACE_FEATURES, NAN))
-            source = "tracefs" if traced is not None else "proc"
+            source = self.traced_by if traced is not None else "proc"
             window = self._sampler.slept if self._sampler else 0.0
             reads = feats["rd_iops"]
             active = (not math.isnan(reads) and reads > 0) or bool(stats and stats.accesses)
@@ -179,12 +181,18 @@ class ReadaheadDriver:
             if self._sampler is None or tuple(names) != self._sampled:
                 self._close_sampler()
                 devs = {n: self._devnum(n) for n in names}
-                sampler = TraceSampler(self.root, devs, self.window_s)
+                sampler = TraceSampler(self.root, devs, self.window_s, source=self.trace_source)
                 ok, why = sampler.available()
                 if not ok:
                     raise MltuneError(why)
                 sampler.open()
                 self._sampler, self._sampled = sampler, tuple(names)
+                via = sampler.source.name if sampler.source else ""
+                if via != self.traced_by:
+                    self.traced_by = via
+                    log.info("access patterns of %s from %s", ", ".join(names),
+                             "perf events" if via == "perf" else
+                             f"a tracefs instance ({sampler.why_not_perf or 'configured'})")
             return self._sampler.sample()
         except MltuneError as err:
             self.trace = False

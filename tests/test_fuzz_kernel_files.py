@@ -42,7 +42,7 @@ from mltune.drivers.readahead import FEATURES, ReadaheadDriver
 from mltune.errors import MltuneError
 from mltune.model import Model
 from mltune.sysfs import Root
-from mltune.tracing import EVENTS, INSTANCE_PREFIX, TRACEFS
+from mltune.tracefs import EVENTS, INSTANCE_PREFIX, TRACEFS
 from pyfakefs.fake_file import FakeDirectory, FakeFile
 from pyfakefs.fake_filesystem import FakeFilesystem
 

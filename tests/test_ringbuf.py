@@ -27,7 +27,8 @@ from mltune.ringbuf import (
     parse_format,
     text_len,
 )
-from mltune.tracing import EVENTS, TEXT_LIMIT, summarize
+from mltune.tracefs import EVENTS
+from mltune.tracing import TEXT_LIMIT, summarize
 
 from tests.conftest import LINUX_618
 from tests.tracing import kernel, reference

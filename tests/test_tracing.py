@@ -250,7 +250,7 @@ def test_open_sets_up_a_small_filtered_non_overwriting_instance(tracefs: Root) -
         assert tracefs.read(f"{inst}/events/{ev}/enable") == "1"
         assert tracefs.read(f"{inst}/events/{ev}/filter") == \
             "s_dev == 266338304 || s_dev == 7340032 || s_dev == 7340033"
-    assert len(sampler._pipes) == 2
+    assert len(sampler.source._pipes) == 2
 
 
 def test_a_kernel_printing_another_format_is_refused_at_open(tracefs: Root) -> None:
@@ -306,7 +306,7 @@ def test_close_lets_go_of_the_instance_files(tracefs: Root) -> None:
     # tracefs refuses to remove an instance whose files are open (EBUSY).
     sampler = TraceSampler(tracefs, {"vda": [VDA]})
     sampler.open()
-    fds = [sampler._on, *sampler._pipes]
+    fds = [sampler.source._on, *sampler.source._pipes]
     with pytest.raises(MltuneError):
         sampler.close()  # pyfakefs will not rmdir a directory that has files
     for fd in fds:
@@ -354,7 +354,19 @@ def test_a_failed_open_leaves_no_descriptor_behind(tracefs: Root,
     sampler = TraceSampler(tracefs, {"vda": [VDA]})
     with pytest.raises(MltuneError):
         sampler.open()
-    assert len(opened) >= 2 and sampler._pipes == [] and sampler._on == -1
+    assert len(opened) >= 2 and sampler.source is None
     for fd in opened:
         with pytest.raises(OSError):
             os.fstat(fd)
+
+
+def test_perf_refused_under_another_root_falls_back_or_fails(tracefs: Root) -> None:
+    auto = TraceSampler(tracefs, {"vda": [(254, 0)]})
+    auto.open()
+    try:
+        assert auto.source is not None and auto.source.name == "tracefs"
+        assert "--root /host is not the running kernel's" in auto.why_not_perf
+    finally:
+        auto.source = None  # pyfakefs cannot remove the instance directory; not the point
+    with pytest.raises(MltuneError, match="not the running kernel's"):
+        TraceSampler(tracefs, {"vda": [(254, 0)]}, source="perf").open()

@@ -43,6 +43,7 @@ def _driver_opts(cfg: dict[str, Any], name: str, devices: list[str]) -> dict[str
     d = cfg["drivers"].get(name, {})
     return {"devices": devices, "include": d.get("include", ["*"]),
             "exclude": d.get("exclude", []), "trace": d.get("trace", True),
+            "trace_source": d.get("trace_source", "auto"),
             "window_s": d.get("sample_window_s", 0.05)}
 
 
@@ -164,7 +165,7 @@ def _make_agent(drv: Any, mdl: Any, note: str, targets: list[Any], cfg: dict[str
             log.info("%s", line)
     log.info("%s: %d target(s): %s%s; features from %s", name, len(targets),
              ", ".join(t.name for t in targets), " (dry run)" if dry_run else "",
-             "tracefs" if drv.trace else f"/proc ({drv.trace_note})")
+             "tracepoints" if drv.trace else f"/proc ({drv.trace_note})")
     mode_cfg, guard_cfg = _mode_config(cfg, name)
     return Agent(drv, mdl, _policies(cfg, name), targets, journal, audit, note,
                  mode_cfg=mode_cfg, judge=Judge(guard_cfg))
@@ -210,7 +211,7 @@ def restore(
 ) -> None:
     """Put back every original value recorded in the journal (same boot only)."""
     from .journal import Journal
-    from .tracing import remove_stale_instances
+    from .tracefs import remove_stale_instances
 
     _setup_logging(False)
     journal = Journal(state_dir, Root(root))

@@ -16,6 +16,7 @@ import yaml
 
 from .errors import ConfigError
 from .modes import START_MODES
+from .tracing import SOURCES
 
 # key → (type(s), check, description); nested dicts are schemas themselves.
 _NUM = (int, float)
@@ -50,6 +51,7 @@ _READAHEAD = {
     "include": (list, lambda v: all(isinstance(x, str) for x in v), "a list of patterns"),
     "exclude": (list, lambda v: all(isinstance(x, str) for x in v), "a list of patterns"),
     "trace": (bool, lambda v: True, "true or false"),
+    "trace_source": (str, lambda v: v in SOURCES, f"one of {', '.join(SOURCES)}"),
     "sample_window_s": (_NUM, lambda v: 0.001 <= v <= 1, "seconds in [0.001, 1]"),
     "model": ((str, type(None)), lambda v: True, "a path or null"),
     "mode": (str, lambda v: v in START_MODES, f"one of {', '.join(START_MODES)}"),

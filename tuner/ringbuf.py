@@ -194,6 +194,27 @@ def text_len(kind: str, ts: int, v: tuple[int, ...]) -> int:
     return n + len("{}{}{:x}{}{}{}{}{}{}{}{}".format(dev >> 20, dev & 0xFFFFF, *v[:1], *v[2:]))
 
 
+def line_len(kind: str, ts: int, v: tuple[int, ...], fixed: int) -> int:
+    """:func:`text_len` counted instead of formatted, given the event's ``fixed`` part
+    (:class:`Decoder`): this runs for every sampled event. The tests hold them equal."""
+    if kind is FAULT or kind is GET_PAGES:
+        a = v[2] << 12
+        if ts < _WIDE_TS and not a >> 63 and not (kind is GET_PAGES and v[3] >> 51):
+            dev = v[1]
+            d = _DEV_DIGITS.get(dev)
+            if d is None:
+                d = _DEV_DIGITS[dev] = len(f"{dev >> 20}{dev & 0xFFFFF}")
+            k = _DIGITS[a.bit_length()]
+            n = fixed + d + ((v[0].bit_length() + 3) >> 2 or 1) + k + (a >= _POW10[k])
+            if kind is GET_PAGES:
+                b = ((v[3] + 1) << 12) - 1
+                k = _DIGITS[b.bit_length()]
+                n += k + (b >= _POW10[k])
+            return n
+    # Long time stamps, offsets past 2**63 and the (few) readahead events: slowly.
+    return text_len(kind, ts, v)
+
+
 def _s64(x: int) -> int:
     """``loff_t`` arithmetic: the kernel shifts in 64 bits."""
     x &= _U64
@@ -219,9 +240,19 @@ def decode(per_cpu_pages: Sequence[Sequence[bytes]], table: dict[int, Decoder],
         if events:
             per_cpu.append(events)
             over.append(used > limit)
-    if len(per_cpu) == 1:  # one CPU (the usual case): no merging
-        return per_cpu[0][:-1] if over[0] else per_cpu[0]
-    merged = ordered(per_cpu)
+    return cap(per_cpu, over, limit)
+
+
+def cap(per_cpu: Sequence[list[Event]], over: Sequence[bool], limit: int) -> list[Event]:
+    """The events of all CPUs in ``trace_pipe``'s order, as many as fit in ``limit`` bytes
+    of text. Each CPU's list was decoded up to its first event past ``limit`` (``over``)."""
+    busy = [(evs, o) for evs, o in zip(per_cpu, over, strict=True) if evs]
+    if len(busy) <= 1:  # one CPU (the usual case): no merging
+        if not busy:
+            return []
+        evs, o = busy[0]
+        return evs[:-1] if o else evs
+    merged = ordered([evs for evs, _ in busy])
     used = 0
     for i, e in enumerate(merged):
         used += e[3]
@@ -244,7 +275,7 @@ def _decode_page(page: bytes, table: dict[int, Decoder], limit: int, used: int,
     ts, commit = _PAGE_HEADER(page, 0)
     end = min(16 + (commit & _COMMIT_MASK), len(page))
     pos = 16
-    get, devs, digits, pow10 = table.get, _DEV_DIGITS, _DIGITS, _POW10
+    get = table.get
     while pos + 4 <= end:
         (h,) = _U32(page, pos)
         kind = h & 31
@@ -287,25 +318,8 @@ def _decode_page(page: bytes, table: dict[int, Decoder], limit: int, used: int,
             v = unpack(page, off)
         except struct.error:  # record cut short by a malformed page
             return used
-        if name in (FAULT, GET_PAGES):
-            dev, ino = v[1], v[0]
-            a = v[2] << 12
-            if ts >= _WIDE_TS or a >> 63 or (name == GET_PAGES and v[3] >> 51):
-                ts &= _U64  # the kernel's clock arithmetic is u64
-                n = text_len(name, ts, v)  # long time stamps, offsets past 2**63: slowly
-            else:
-                d = devs.get(dev)
-                if d is None:
-                    d = devs[dev] = len(f"{dev >> 20}{dev & 0xFFFFF}")
-                k = digits[a.bit_length()]
-                n += d + ((ino.bit_length() + 3) >> 2 or 1) + k + (a >= pow10[k])
-                if name == GET_PAGES:
-                    b = ((v[3] + 1) << 12) - 1
-                    k = digits[b.bit_length()]
-                    n += k + (b >= pow10[k])
-        else:
-            ts &= _U64
-            n = text_len(name, ts, v)  # readahead events are few
+        ts &= _U64  # the kernel's clock arithmetic is u64
+        n = line_len(name, ts, v, n)
         used += n
         out.append((ts, name, v, n))
         if used > limit:

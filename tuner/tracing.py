@@ -1,4 +1,4 @@
-"""Sampling of page-cache tracepoints through a private tracefs instance.
+"""Sampling of page-cache tracepoints: the access pattern of each target device.
 
 Why tracefs: request sizes and rates alone cannot tell sequential from random access
 whatever ``read_ahead_kb`` is (at 4 KiB readahead a sequential stream looks like random
@@ -8,8 +8,10 @@ do not depend on readahead. ``readahead/page_cache_{sync,async}_ra`` show the re
 kernel actually did and the ``ra_pages`` each open file carries.
 
 Why sampling: at 10^5 reads/s a permanent trace would cost more than the tuning gains. Each
-tick enables the instance for a short window; the per-CPU ring buffer is small and does not
-overwrite, so the cost of one sample is bounded whatever the I/O rate.
+tick enables the events for a short window; the per-CPU buffer is small and does not
+overwrite, so the cost of one sample is bounded whatever the I/O rate. Between windows the
+events are perf events switched off, which cost the traced workload nothing measurable
+(:mod:`mltune.perf`; a tracefs instance is the fallback).
 """
 
 from __future__ import annotations
@@ -17,13 +19,13 @@ from __future__ import annotations
 import logging
 import math
 import os
-import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import MltuneError
+from .perf import PerfError, PerfSource, online_cpus
 from .ringbuf import (
     DEV,
     FAULT,
@@ -35,23 +37,16 @@ from .ringbuf import (
     SYNC_RA,
     Decoder,
     Event,
-    check_header_page,
-    decode,
+    EventFormat,
     decoders,
     parse_format,
 )
-from .sysfs import Root, translate
+from .sysfs import Root
+from .tracefs import EVENTS, TRACEFS, TracefsSource, mount, unmount
 
 log = logging.getLogger(__name__)
 
-EVENTS = (
-    "filemap/mm_filemap_get_pages",
-    "filemap/mm_filemap_fault",
-    "readahead/page_cache_sync_ra",
-    "readahead/page_cache_async_ra",
-)
-TRACEFS = "sys/kernel/tracing"
-INSTANCE_PREFIX = "mltune-"
+SOURCES = ("auto", "perf", "tracefs")
 STREAM_GAP_PAGES = 1024  # 4 MiB: the largest readahead window mltune sets
 NEAR_GAP_PAGES = 32  # fault-around maps 16 pages per fault
 SPARSE_ACCESSES = 64  # fewer accesses than this in a window: record a longer one
@@ -221,34 +216,39 @@ class _Acc:
 
 
 class TraceSampler:
-    """A private tracefs instance sampling the page-cache events of some devices.
+    """Samples the page-cache events of some devices, one short window per tick.
 
-    ``open()`` mounts tracefs if it is not mounted (and ``close()`` unmounts only what it
-    mounted), removes instances left by dead mltune processes, creates its own instance
-    with a kernel-side filter on the target devices and a small non-overwriting buffer, and
-    keeps ``tracing_on`` and each CPU's ``trace_pipe_raw`` open: a tick then costs two
-    writes and a few page reads, no open() and no text.
+    ``open()`` mounts tracefs if needed, reads the events' formats, and sets up the events
+    as perf events (:mod:`mltune.perf`), or, where those cannot be used, as a private
+    tracefs instance (:mod:`mltune.tracefs`), both filtered in the kernel on the target
+    devices. ``source`` forces one ("perf" or "tracefs"); perf needs the running kernel, so
+    under a ``--root`` other than ``/`` the instance is used. tracefs is unmounted again
+    once perf events are open, if this sampler mounted it.
     """
 
     def __init__(self, root: Root, devices: dict[str, list[tuple[int, int]]],
                  window_s: float = 0.05, buffer_kb: int = 8,
-                 read_limit: int = TEXT_LIMIT) -> None:
+                 read_limit: int = TEXT_LIMIT, source: str = "auto") -> None:
+        if source not in SOURCES:
+            raise ValueError(f"trace source {source!r}; valid: {', '.join(SOURCES)}")
         self.root = root
         self.devices = devices
         self.window_s = window_s
         self.buffer_kb = buffer_kb
         self.read_limit = read_limit  # bytes of trace_pipe text the features cover
-        self.instance = f"{TRACEFS}/instances/{INSTANCE_PREFIX}{os.getpid()}"
+        self.want = source
+        self.source: PerfSource | TracefsSource | None = None
+        self.why_not_perf = ""  # why the instance is used instead of perf events
         self._mounted = False
-        self._open = False
-        self._on = -1  # fd of the instance's tracing_on
-        self._pipes: list[int] = []  # fd of each CPU's trace_pipe_raw
-        self._page = 4096  # bytes per ring-buffer page (buffer_subbuf_size_kb)
-        self._decoders: dict[int, Decoder] = {}
         self._by_dev = {d: name for name, nums in devices.items() for d in nums}
         self._by_sdev = {kernel_dev(*d): name for d, name in self._by_dev.items()}
         self.windows = 0  # windows recorded by the last sample()
         self.slept = 0.0  # wall time the last sample() slept: not the agent's cost
+
+    @property
+    def instance(self) -> str | None:
+        """The tracefs instance's path under the root, when that is the source."""
+        return self.source.instance if isinstance(self.source, TracefsSource) else None
 
     def available(self) -> tuple[bool, str]:
         if not self.root.exists(TRACEFS):
@@ -258,7 +258,7 @@ class TraceSampler:
         return True, ""
 
     def open(self) -> None:
-        """Set up the instance; on failure, undo what was done (mount, instance, fds)."""
+        """Set up the source; on failure, undo what was done (mount, instance, fds)."""
         try:
             self._setup()
         except BaseException:
@@ -269,40 +269,40 @@ class TraceSampler:
             raise
 
     def _setup(self) -> None:
-        if not self.root.exists(f"{TRACEFS}/events"):
-            self._mount()
+        self._mounted = mount(self.root)
         for ev in EVENTS:
             if not self.root.exists(f"{TRACEFS}/events/{ev}"):
                 raise MltuneError(f"tracepoint {ev} missing in this kernel")
-        check_header_page(self.root.read(f"{TRACEFS}/events/header_page"))
-        self._decoders = decoders([parse_format(self.root.read(f"{TRACEFS}/events/{ev}/format"))
-                                   for ev in EVENTS])
-        remove_stale_instances(self.root)
-        _dir_op(os.makedirs, self.root.path(self.instance), exist_ok=True)
-        self._open = True
-        self.root.write(f"{self.instance}/tracing_on", "0")
-        self.root.write(f"{self.instance}/buffer_size_kb", str(self.buffer_kb))
-        self.root.write(f"{self.instance}/options/overwrite", "0")
-        sub = self.root.read(f"{self.instance}/buffer_subbuf_size_kb", fallback="4")
-        self._page = int(sub) * 1024 if sub.isdigit() else 4096
+        formats = [parse_format(self.root.read(f"{TRACEFS}/events/{ev}/format"))
+                   for ev in EVENTS]
+        table = decoders(formats)
         filt = " || ".join(f"s_dev == {kernel_dev(*d)}"
                            for nums in self.devices.values() for d in nums)
-        for ev in EVENTS:
-            self.root.write(f"{self.instance}/events/{ev}/filter", filt or "0")
-            self.root.write(f"{self.instance}/events/{ev}/enable", "1")
-        self._on = self._fd("tracing_on", os.O_WRONLY)
-        cpus = sorted((n for n in self.root.listdir(f"{self.instance}/per_cpu")
-                       if n[3:].isdigit()), key=lambda n: int(n[3:]))
-        for c in cpus:
-            self._pipes.append(self._fd(f"per_cpu/{c}/trace_pipe_raw",
-                                        os.O_RDONLY | os.O_NONBLOCK))
+        filt = filt or "s_dev == 0"  # no device: nothing ("0" would clear the filter)
+        if self.want != "tracefs":
+            self.source = self._perf(formats, table, filt)
+        if self.source is None:
+            self.source = TracefsSource(self.root, table, filt, self.buffer_kb)
+            self.source.open()
+        elif self._mounted:  # perf events need tracefs no more
+            self._mounted = False
+            unmount(self.root)
 
-    def _fd(self, rel: str, flags: int) -> int:
-        path = self.root.path(f"{self.instance}/{rel}")
+    def _perf(self, formats: list[EventFormat], table: dict[int, Decoder],
+              filt: str) -> PerfSource | None:
         try:
-            return os.open(path, flags)
-        except OSError as err:
-            raise translate(err, path) from err
+            if self.root.root.resolve() != Path("/"):
+                raise PerfError(f"--root {self.root.root} is not the running kernel's")
+            cpus = online_cpus(self.root.read("sys/devices/system/cpu/online"))
+            source = PerfSource(formats, table, filt, cpus)
+            source.open()
+            return source
+        except PerfError as err:
+            if self.want == "perf":
+                raise
+            self.why_not_perf = str(err)
+            log.info("perf events unavailable (%s); sampling through a tracefs instance", err)
+            return None
 
     def sample(self) -> dict[str, TraceStats]:
         """Record one window; if no target was accessed in it, record one more. Workloads
@@ -326,12 +326,15 @@ class TraceSampler:
 
     def _record(self, seconds: float) -> list[Event]:
         """Record for ``seconds``, stop, drain: the window's events."""
-        self._switch(b"1")
+        source = self.source
+        if source is None:
+            raise MltuneError("trace sampler used before open()")
+        source.switch(True)
         t0 = time.perf_counter()
         time.sleep(seconds)
         self.slept += time.perf_counter() - t0
-        self._switch(b"0")
-        return decode(self._drain(), self._decoders, self.read_limit)
+        source.switch(False)
+        return source.events(self.read_limit)
 
     def _busy(self, events: Sequence[Event]) -> bool:
         """Whether the targets were accessed SPARSE_ACCESSES times in a window, counted as
@@ -353,77 +356,12 @@ class TraceSampler:
                         return True
         return False
 
-    def _switch(self, on: bytes) -> None:
-        try:
-            os.write(self._on, on)
-        except OSError as err:
-            raise translate(err, self.root.path(f"{self.instance}/tracing_on")) from err
-
-    def _drain(self) -> list[list[bytes]]:
-        """Consume every CPU's buffer through ``trace_pipe_raw``, a page per read.
-
-        Clearing with ``echo > trace`` costs ~20 ms per call on this kernel (it waits for
-        every CPU); a consuming read leaves the buffer empty for the next window, and the
-        small buffer bounds what it returns.
-        """
-        out = []
-        for fd in self._pipes:
-            pages = []
-            try:
-                while page := os.read(fd, self._page):
-                    pages.append(page)
-            except BlockingIOError:
-                pass  # empty
-            except OSError as err:
-                raise translate(err, self.root.path(f"{self.instance}/per_cpu")) from err
-            out.append(pages)
-        return out
-
     def close(self) -> None:
-        # The instance cannot be removed while its files are open (EBUSY).
-        for fd in [self._on, *self._pipes]:
-            if fd >= 0:
-                os.close(fd)
-        self._on, self._pipes = -1, []
-        if self._open:
-            self._open = False
-            try:
-                self.root.write(f"{self.instance}/tracing_on", "0")
-                for ev in EVENTS:
-                    self.root.write(f"{self.instance}/events/{ev}/enable", "0")
-            finally:
-                _dir_op(os.rmdir, self.root.path(self.instance))
-        if self._mounted:
-            self._mounted = False
-            subprocess.run(["umount", str(self.root.path(TRACEFS))], check=False)
-
-    def _mount(self) -> None:
-        done = subprocess.run(["mount", "-t", "tracefs", "nodev", str(self.root.path(TRACEFS))],
-                              capture_output=True, check=False)
-        if done.returncode != 0 or not self.root.exists(f"{TRACEFS}/events"):
-            raise MltuneError(f"cannot mount tracefs at /{TRACEFS}")
-        self._mounted = True
-
-
-def remove_stale_instances(root: Root) -> list[str]:
-    """Remove tracefs instances left by mltune processes that died (kill -9, OOM). rmdir of
-    an instance also disables its events, so nothing keeps tracing for nobody."""
-    base = f"{TRACEFS}/instances"
-    if not root.exists(base):
-        return []
-    removed = []
-    for name in root.listdir(base):
-        pid = name[len(INSTANCE_PREFIX):]
-        if name.startswith(INSTANCE_PREFIX) and pid.isdigit() \
-                and not os.path.exists(f"/proc/{pid}"):
-            _dir_op(os.rmdir, root.path(f"{base}/{name}"))
-            removed.append(name)
-    return removed
-
-
-def _dir_op(op: Callable[..., None], path: Path, **kw: bool) -> None:
-    """mkdir/rmdir of a tracefs instance, with errno turned into a domain error."""
-    try:
-        op(path, **kw)
-    except OSError as err:
-        raise translate(err, path) from err
+        source, self.source = self.source, None
+        try:
+            if source is not None:
+                source.close()
+        finally:
+            if self._mounted:
+                self._mounted = False
+                unmount(self.root)

@@ -1,8 +1,11 @@
-"""On the real kernel: the sampler's raw pages give the features the kernel's own text gives.
+"""On the real kernel: the sampler's events are those the shipped model was trained on.
 
-Each window is read twice: first the instance's ``trace`` file (text, not consuming), then
-the sampler drains ``trace_pipe_raw`` as it does every tick. The text goes through the
-reference parser the shipped model was trained with, capped as the old sampler capped it.
+1. A tracefs instance's raw pages give the features of the kernel's own text. Each window
+   is read twice: first the instance's ``trace`` file (text, not consuming), then the
+   sampler drains ``trace_pipe_raw`` as it does every tick. The text goes through the
+   reference parser the model was trained with, capped as the old sampler capped it.
+2. perf events record the same events as the instance, CPU by CPU, in the same order; the
+   cap and the statistics on top are shared code (tests/test_perf.py).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 import pytest
 from mltune.ringbuf import decode
 from mltune.sysfs import Root
+from mltune.tracefs import TracefsSource
 from mltune.tracing import TEXT_LIMIT, TraceSampler, summarize
 
 from tests.tracing import kernel, reference
@@ -42,22 +46,24 @@ def test_raw_window_features_equal_the_kernel_text_through_the_reference(
         lab, pattern: str, ra: int, window: float) -> None:
     root = Root("/")
     dev = tuple(int(x) for x in Path(f"/sys/block/{lab.device}/dev").read_text().split(":"))
-    sampler = TraceSampler(root, {lab.device: [dev]})
+    sampler = TraceSampler(root, {lab.device: [dev]}, source="tracefs")
     sampler.open()
-    inst = root.path(sampler.instance)
+    src = sampler.source
+    assert isinstance(src, TracefsSource)
+    inst = root.path(src.instance)
     lab.set_read_ahead_kb(ra)
     run = lab.start(pattern, 5)
     try:
         time.sleep(1.5)
         compared = 0
         for _ in range(3):
-            sampler._drain()  # what the last window left
-            sampler._switch(b"1")
+            src.drain()  # what the last window left
+            src.switch(True)
             time.sleep(window)
-            sampler._switch(b"0")
+            src.switch(False)
             text = "".join(line for line in (inst / "trace").read_text().splitlines(True)
                            if not line.startswith("#"))
-            raw = summarize(decode(sampler._drain(), sampler._decoders, TEXT_LIMIT))
+            raw = summarize(decode(src.drain(), src.table, TEXT_LIMIT))
             want = reference.summarize(kernel.capped(text, TEXT_LIMIT))
             assert reference.equal(raw, want)
             compared += bool(want)
@@ -66,3 +72,53 @@ def test_raw_window_features_equal_the_kernel_text_through_the_reference(
         run.stop()
         sampler.close()
     assert not inst.exists()
+
+
+@pytest.mark.parametrize("pattern,ra", [("seq", 128), ("mmap-rand", 16), ("multi-seq", 2048)])
+def test_perf_events_record_what_the_tracefs_instance_records(lab, pattern: str,
+                                                              ra: int) -> None:
+    root = Root("/")
+    dev = tuple(int(x) for x in Path(f"/sys/block/{lab.device}/dev").read_text().split(":"))
+    inst = TraceSampler(root, {lab.device: [dev]}, source="tracefs")
+    perf = TraceSampler(root, {lab.device: [dev]}, source="perf")
+    inst.open()
+    try:
+        perf.open()
+    except BaseException:
+        inst.close()
+        raise
+    t, p = inst.source, perf.source
+    assert t is not None and p is not None and p.name == "perf"
+    lab.set_read_ahead_kb(ra)
+    run = lab.start(pattern, 5)
+    try:
+        time.sleep(1.0)
+        compared = 0
+        for _ in range(3):
+            t.drain(), p.drain()
+            # perf on first and off last: the instance's window lies within perf's.
+            p.switch(True)
+            t.switch(True)
+            time.sleep(0.05)
+            t.switch(False)
+            p.switch(False)
+            per_cpu = [decode([pages], t.table, 1 << 30) for pages in t.drain()]
+            for cpu, buf in zip(p.cpus, p.drain(), strict=True):
+                got: list = []
+                p._decode(buf, 1 << 30, got)
+                want = [(e[1], e[2]) for e in per_cpu[cpu]]
+                seen = [(e[1], e[2]) for e in got]
+                if not want:
+                    continue
+                # perf saw the events of the instance's first microseconds and more; past the
+                # smaller of the two buffers, they may differ by what each had room for.
+                start = seen.index(want[0])
+                n = min(len(want), len(seen) - start)
+                assert start <= 5
+                assert seen[start:start + n] == want[:n]
+                compared += n
+        assert compared > 150, "fio's accesses were not traced"
+    finally:
+        run.stop()
+        perf.close()
+        inst.close()

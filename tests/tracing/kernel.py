@@ -176,3 +176,22 @@ def from_text(txt: str) -> list[KEvent]:
         out.append(KEvent(int(whole) * 10**9 + int(frac) * 1000, cpu, name, values,
                           int(pid), comm.strip()))
     return out
+
+
+def perf_records(events: Sequence[KEvent], formats: dict[str, EventFormat],
+                 cpus: int = 2, lost: dict[int, int] | None = None) -> list[bytes]:
+    """Each CPU's events as perf ``PERF_RECORD_SAMPLE`` records (``PERF_SAMPLE_TIME |
+    PERF_SAMPLE_RAW``), from kernel/events/core.c: header, u64 time, u32 raw size, the raw
+    event padded so that the record is a multiple of 8 bytes. ``lost[i]`` puts a
+    ``PERF_RECORD_LOST`` of that many records before the i-th event of a CPU."""
+    out = []
+    for cpu in range(cpus):
+        data = bytearray()
+        for i, e in enumerate(x for x in events if x.cpu == cpu):
+            if lost and i in lost:
+                data += struct.pack("<IHHQQ", 2, 0, 24, 1, lost[i])
+            raw = record(formats[e.kind], e)
+            raw += bytes(-(len(raw) + 4) % 8)  # the u32 size and the raw data end on 8
+            data += struct.pack("<IHHQI", 9, 0, 8 + 8 + 4 + len(raw), e.ts, len(raw)) + raw
+        out.append(bytes(data))
+    return out
