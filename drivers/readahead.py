@@ -48,6 +48,13 @@ TRACE_FEATURES = tuple(f for f in FEATURES if f.startswith("tr_"))
 # rather than the pattern.
 MODEL_FEATURES: tuple[str, ...] = ("ra_kb_log2", "rd_req_kb", *TRACE_FEATURES)
 NAN = math.nan
+# changed(): a target's reads moving by this factor between looks is a new workload. The
+# phases this driver tells apart differ by 5-100x in reads/s or KiB/s (random faults at a
+# large readahead vs a small one, a stream vs random reads); steady fio runs vary < 1.3x
+# between 0.25 s looks.
+WATCH_FACTOR = 2.0
+WATCH_FLOOR_IOPS = 20.0
+WATCH_FLOOR_KIBS = 1024.0
 # The few /proc/vmstat and /proc/meminfo counters the features use, found in one pass each:
 # building the whole ~230-entry dict every tick cost more than reading the files.
 # At most 20 digits (a u64): a garbled file can neither make int() raise (it refuses
@@ -78,6 +85,10 @@ class ReadaheadDriver:
         self._sampler: TraceSampler | None = None
         self._sampled: tuple[str, ...] = ()
         self._prev: tuple[float, dict[str, DiskStat], dict[str, int]] | None = None
+        # changed(): the last look at diskstats, and each target's rates at the first look
+        # after the last tick.
+        self._watch_at: tuple[float, dict[str, DiskStat]] | None = None
+        self._watch_ref: dict[str, tuple[float, float]] = {}
         self.trace_note = "" if trace else "tracefs disabled by configuration"
         # Opened at the first observation, kept until close(): see mltune.kept.
         self._proc = {name: KeptFile(root, f"proc/{name}", missing_ok=name.startswith("pressure"))
@@ -223,6 +234,33 @@ class ReadaheadDriver:
             except MltuneError as err:
                 log.warning("tracefs instance not fully removed: %s", err)
 
+    # -- between ticks -----------------------------------------------------------------
+    def changed(self, targets: Sequence[Target], reset: bool = False) -> str | None:
+        """A cheap look between ticks (one read of /proc/diskstats, ~0.1 ms): why the next
+        tick should not wait, if a target's reads moved by WATCH_FACTOR or more in requests/s
+        or KiB/s since the first look after the last tick (``reset``). A phase change
+        waiting for the next tick runs up to a whole interval at a value 10-50x off."""
+        now = time.monotonic()
+        disks = parse_diskstats(self._proc["diskstats"].read().decode("ascii", "replace"))
+        if reset:
+            self._watch_ref.clear()
+        prev, self._watch_at = self._watch_at, (now, disks)
+        if reset or prev is None:
+            return None
+        dt = now - prev[0]
+        if dt <= 0:
+            return None
+        for t in targets:
+            a, b = prev[1].get(t.name), disks.get(t.name)
+            if a is None or b is None:
+                continue
+            rates = ((b.reads - a.reads) / dt, (b.sectors_read - a.sectors_read) / 2 / dt)
+            ref = self._watch_ref.setdefault(t.name, rates)
+            why = moved(ref, rates)
+            if why:
+                return f"{t.name}: {why}"
+        return None
+
     # -- values ------------------------------------------------------------------------
     def current(self, target: Target) -> int:
         text = read_once(self.root, target.path, owner=target.owner)
@@ -294,6 +332,17 @@ def _disk_features(cur: DiskStat, old: DiskStat | None, dt: float) -> dict[str, 
         "rd_merge_frac": merged / (merged + reads) if merged + reads else NAN,
         "util": min((cur.io_ticks_ms - old.io_ticks_ms) / 1000 / dt, 1.0),
     }
+
+
+def moved(ref: tuple[float, float], now: tuple[float, float]) -> str:
+    """Why (requests/s, KiB/s) ``now`` differs from ``ref`` by WATCH_FACTOR or more, or "".
+    Rates below the floors count as the floors: an idle disk's few reads are no change."""
+    for name, floor, a, b in (("reads/s", WATCH_FLOOR_IOPS, ref[0], now[0]),
+                              ("KiB/s", WATCH_FLOOR_KIBS, ref[1], now[1])):
+        lo, hi = sorted((max(a, floor), max(b, floor)))
+        if hi >= WATCH_FACTOR * lo:
+            return f"{name} {a:.0f} -> {b:.0f}"
+    return ""
 
 
 def _trace_features(s: TraceStats | None) -> dict[str, float]:

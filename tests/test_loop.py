@@ -266,6 +266,57 @@ def test_run_once_ticks_once(root: Root, state: Path) -> None:
     assert a.summary()["ticks"] == 1
 
 
+class Watched:
+    """A driver's change check: no change for ``quiet`` looks, then a change."""
+
+    def __init__(self, quiet: int) -> None:
+        self.quiet = quiet
+        self.looks: list[bool] = []  # reset flag of each look
+
+    def __call__(self, targets: Sequence[Target], reset: bool = False) -> str | None:
+        self.looks.append(reset)
+        return None if reset or len(self.looks) <= self.quiet else "a: reads/s 10 -> 9000"
+
+
+def test_a_changed_workload_gets_its_tick_before_the_interval(root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024), names=("a",))
+    a.watch_s = 0.01
+    a.driver.changed = look = Watched(quiet=3)  # type: ignore[attr-defined]
+    stop = threading.Event()
+    ticked: list[str] = []
+
+    def tick() -> list:
+        ticked.append(a.trigger)
+        if len(ticked) == 2:
+            stop.set()
+        return []
+
+    a.tick = tick  # type: ignore[method-assign]
+    t0 = time.monotonic()
+    a.run(interval=3600, stop=stop)  # would wait an hour without the change
+    assert time.monotonic() - t0 < 60
+    assert ticked == ["", "watch: a: reads/s 10 -> 9000"]
+    assert look.looks[:4] == [True, False, False, False]  # reset after the tick, then looks
+    assert a.summary()["early_ticks"] == 1
+
+
+def test_the_trigger_is_in_the_audit_line(root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024), names=("a",))
+    a.trigger = "watch: a: reads/s 10 -> 9000"
+    a.tick()
+    assert audit_lines(state)[-1]["trigger"] == "watch: a: reads/s 10 -> 9000"
+
+
+def test_without_watch_the_loop_just_waits(root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024), names=("a",))
+    a.watch_s = 0
+    a.driver.changed = look = Watched(quiet=0)  # type: ignore[attr-defined]
+    stop = threading.Event()
+    threading.Timer(0.2, stop.set).start()
+    a.run(interval=0.05, stop=stop)
+    assert look.looks == [] and a.early_ticks == 0 and a.ticks >= 2
+
+
 def test_run_stops_when_no_target_is_left(root: Root, state: Path) -> None:
     a = agent(root, state, StubModel(PREFERS_1024), names=("a",))
     shutil.rmtree(root.path("sys/fake/a"))

@@ -16,6 +16,7 @@ from mltune.drivers.readahead import (
     FEATURES,
     TRACE_FEATURES,
     ReadaheadDriver,
+    moved,
 )
 from mltune.errors import DeviceGone, MltuneError, Unparsable, WriteMismatch
 from mltune.sysfs import Root
@@ -307,3 +308,35 @@ def test_apply_to_removed_device_is_device_gone(fake_root: Root) -> None:
     shutil.rmtree(fake_root.path("sys/block/loop0"))
     with pytest.raises(DeviceGone):
         drv.apply(change)
+
+
+# -- between ticks ---------------------------------------------------------------------
+
+
+def test_moved_needs_the_factor_in_either_rate_above_the_floors() -> None:
+    assert moved((1000, 4000), (1500, 6000)) == ""  # 1.5x: the same workload
+    assert moved((1000, 4000), (500, 2000)) == "reads/s 1000 -> 500"
+    assert moved((1000, 4000), (1000, 400_000)) == "KiB/s 4000 -> 400000"
+    assert moved((0, 0), (5, 50)) == ""  # an idle disk's stray reads
+    assert moved((0, 0), (5000, 20_000)) != ""  # a workload starts
+
+
+def test_changed_compares_each_look_with_the_first_after_the_tick(
+        fake_root: Root, clock: Clock) -> None:
+    drv = ReadaheadDriver(fake_root, devices=["vda"], trace=False)
+    targets = drv.discover()
+    assert drv.changed(targets, reset=True) is None
+    for reads in (1000, 1100, 900):  # 4000 reads/s, then steady within 1.2x
+        bump(fake_root, "proc/diskstats", "vda", {3: reads, 5: reads * 8})
+        clock.now += 0.25
+        assert drv.changed(targets) is None
+    # mmap random reads at a large readahead become a stream: 10x the reads.
+    bump(fake_root, "proc/diskstats", "vda", {3: 10_000, 5: 80_000})
+    clock.now += 0.25
+    assert drv.changed(targets) == "vda: reads/s 4000 -> 40000"
+    # After the next tick, the new rate is the reference.
+    assert drv.changed(targets, reset=True) is None
+    for _ in range(2):
+        bump(fake_root, "proc/diskstats", "vda", {3: 10_000, 5: 80_000})
+        clock.now += 0.25
+        assert drv.changed(targets) is None

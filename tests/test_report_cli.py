@@ -100,6 +100,14 @@ def test_explain_a_frozen_target_says_nothing_was_written_and_why(
     assert out.splitlines()[1] == f"  note: {why}"
 
 
+def test_explain_says_why_a_tick_ran_early(
+        cli, state: Path, model_files: tuple[Path, Path]) -> None:
+    write_audit(state, decision(trigger="watch: loop0: reads/s 180 -> 22000"))
+    code, out, _ = cli("explain", "--state-dir", str(state), "--model", str(model_files[0]))
+    assert code == 0
+    assert out.splitlines()[1] == "  early tick: watch: loop0: reads/s 180 -> 22000"
+
+
 def test_explain_filters_by_target_last_and_changes(
         cli, state: Path, model_files: tuple[Path, Path]) -> None:
     write_audit(state,

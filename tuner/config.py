@@ -60,6 +60,7 @@ _READAHEAD = {
 }
 SCHEMA: dict[str, Any] = {
     "interval": (_NUM, lambda v: 0.05 <= v <= 3600, "seconds in [0.05, 3600]"),
+    "watch_s": (_NUM, lambda v: 0 <= v <= 3600, "seconds in [0, 3600] (0: off)"),
     "state_dir": (str, lambda v: bool(v), "a directory path"),
     "drivers": {"readahead": _READAHEAD},
 }

@@ -52,6 +52,7 @@ class Decision:
     note: str = ""
     dry_run: bool = False
     kind: str = "decision"
+    trigger: str = ""  # why the tick ran early ("" when on schedule)
 
 
 @dataclass
@@ -72,6 +73,9 @@ class Agent:
     modes: dict[str, TargetMode] = field(default_factory=dict)
     ticks: int = 0
     decisions: int = 0
+    watch_s: float = 0.25  # between ticks, look for a workload change this often (0: off)
+    early_ticks: int = 0  # ticks run before their time because the workload changed
+    trigger: str = ""  # why the current tick runs early ("" on schedule)
 
     @property
     def dry_run(self) -> bool:
@@ -100,7 +104,7 @@ class Agent:
         # Tick cost excludes the sampling window, during which the agent only sleeps.
         tick_ms = (time.perf_counter() - t0 - window) * 1000
         self.tick_ms.append(tick_ms)
-        out = [replace(d, tick_ms=round(tick_ms, 3)) for d in out]
+        out = [replace(d, tick_ms=round(tick_ms, 3), trigger=self.trigger) for d in out]
         self._audit(out)
         return out
 
@@ -371,8 +375,31 @@ class Agent:
                 if not self.targets:
                     log.warning("no targets left; stopping")
                 return
-            next_at += interval
-            stop.wait(max(0.0, next_at - time.monotonic()))
+            next_at = self._wait(next_at + interval, stop)
+
+    def _wait(self, until: float, stop: threading.Event) -> float:
+        """Sleep until ``until``, looking at the driver's cheap change check every
+        ``watch_s``; return when the next tick is due: ``until``, or now if the workload
+        changed (the tick then says why, in ``trigger``)."""
+        look = getattr(self.driver, "changed", None)
+        self.trigger = ""
+        if look is None or self.watch_s <= 0:
+            stop.wait(max(0.0, until - time.monotonic()))
+            return until
+        try:
+            look(self.targets, reset=True)
+            while (left := until - time.monotonic()) > 0:
+                if stop.wait(min(self.watch_s, left)):
+                    break
+                why = look(self.targets)
+                if why and until - time.monotonic() > self.watch_s / 2:
+                    self.trigger = f"watch: {why}"
+                    self.early_ticks += 1
+                    return time.monotonic()
+        except MltuneError as err:  # the tick will meet the same problem and report it
+            log.debug("%s: change check failed: %s", self.driver.name, err)
+            stop.wait(max(0.0, until - time.monotonic()))
+        return until
 
     def shutdown(self) -> list[str]:
         notes = self.journal.restore() if self.journal is not None else []
@@ -381,7 +408,7 @@ class Agent:
 
     def summary(self) -> dict[str, Any]:
         ticks = sorted(self.tick_ms)
-        return {"ticks": len(ticks),
+        return {"ticks": len(ticks), "early_ticks": self.early_ticks,
                 "tick_ms_median": ticks[len(ticks) // 2] if ticks else None}
 
 

@@ -55,6 +55,8 @@ def _sentence(d: dict[str, Any], top: list[tuple[str, float, Any]]) -> str:
     lines = [f"{_when(d['time'])} {d['driver']}/{d['target']}{mode}: {_what(d)}"]
     if d.get("note"):
         lines.append(f"  note: {d['note']}")
+    if d.get("trigger"):
+        lines.append(f"  early tick: {d['trigger']}")
     scores = d.get("scores") or {}
     if scores:
         best = sorted(scores.items(), key=lambda kv: -kv[1])[:3]
