@@ -16,7 +16,7 @@ import math
 import re
 import reprlib
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from mltune.driver import Availability, Change, Observation, Target
 from mltune.errors import MltuneError, Unparsable, WriteMismatch
@@ -89,6 +89,7 @@ class ReadaheadDriver:
         # after the last tick.
         self._watch_at: tuple[float, dict[str, DiskStat]] | None = None
         self._watch_ref: dict[str, tuple[float, float]] = {}
+        self._observed: dict[str, tuple[float, float]] = {}  # reads/s, KiB/s at the last tick
         self.trace_note = "" if trace else "tracefs disabled by configuration"
         # Opened at the first observation, kept until close(): see mltune.kept.
         self._proc = {name: KeptFile(root, f"proc/{name}", missing_ok=name.startswith("pressure"))
@@ -153,6 +154,8 @@ class ReadaheadDriver:
             feats["ra_kb_log2"] = math.log2(max(ra_kb, 1))
             feats.update(_disk_features(disks[t.name], prev[1].get(t.name) if prev else None,
                                         now - prev[0] if prev else 0.0))
+            if not math.isnan(feats["rd_iops"]):
+                self._observed[t.name] = (feats["rd_iops"], feats["rd_mbps"] * 1e6 / 1024)
             stats = traced.get(t.name) if traced is not None else None
             feats.update(_trace_features(stats) if traced is not None
                          else dict.fromkeys(TRACE_FEATURES, NAN))
@@ -235,15 +238,21 @@ class ReadaheadDriver:
                 log.warning("tracefs instance not fully removed: %s", err)
 
     # -- between ticks -----------------------------------------------------------------
-    def changed(self, targets: Sequence[Target], reset: bool = False) -> str | None:
+    def changed(self, targets: Sequence[Target], reset: bool = False,
+                wrote: Collection[str] = ()) -> str | None:
         """A cheap look between ticks (one read of /proc/diskstats, ~0.1 ms): why the next
         tick should not wait, if a target's reads moved by WATCH_FACTOR or more in requests/s
-        or KiB/s since the first look after the last tick (``reset``). A phase change
-        waiting for the next tick runs up to a whole interval at a value 10-50x off."""
+        or KiB/s. A phase change waiting for the next tick runs up to a whole interval at a
+        value 10-50x off.
+
+        ``reset`` (right after a tick): the reference becomes the rates the tick observed,
+        so that a change between the tick and the first look counts too; for the targets
+        the tick wrote (``wrote``), whose rates move because of that write, it is the first
+        look after the tick instead."""
         now = time.monotonic()
         disks = parse_diskstats(self._proc["diskstats"].read().decode("ascii", "replace"))
         if reset:
-            self._watch_ref.clear()
+            self._watch_ref = {n: r for n, r in self._observed.items() if n not in wrote}
         prev, self._watch_at = self._watch_at, (now, disks)
         if reset or prev is None:
             return None

@@ -273,7 +273,8 @@ class Watched:
         self.quiet = quiet
         self.looks: list[bool] = []  # reset flag of each look
 
-    def __call__(self, targets: Sequence[Target], reset: bool = False) -> str | None:
+    def __call__(self, targets: Sequence[Target], reset: bool = False,
+                 wrote: Sequence[str] = ()) -> str | None:
         self.looks.append(reset)
         return None if reset or len(self.looks) <= self.quiet else "a: reads/s 10 -> 9000"
 

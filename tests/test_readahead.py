@@ -321,12 +321,16 @@ def test_moved_needs_the_factor_in_either_rate_above_the_floors() -> None:
     assert moved((0, 0), (5000, 20_000)) != ""  # a workload starts
 
 
-def test_changed_compares_each_look_with_the_first_after_the_tick(
+def test_changed_compares_each_look_with_what_the_tick_observed(
         fake_root: Root, clock: Clock) -> None:
     drv = ReadaheadDriver(fake_root, devices=["vda"], trace=False)
     targets = drv.discover()
+    drv.observe(targets)
+    bump(fake_root, "proc/diskstats", "vda", {3: 4000, 5: 32000})
+    clock.now += 1.0
+    drv.observe(targets)  # the tick: 4000 reads/s, 16000 KiB/s
     assert drv.changed(targets, reset=True) is None
-    for reads in (1000, 1100, 900):  # 4000 reads/s, then steady within 1.2x
+    for reads in (1000, 1100, 900):  # steady within 1.2x
         bump(fake_root, "proc/diskstats", "vda", {3: reads, 5: reads * 8})
         clock.now += 0.25
         assert drv.changed(targets) is None
@@ -334,9 +338,18 @@ def test_changed_compares_each_look_with_the_first_after_the_tick(
     bump(fake_root, "proc/diskstats", "vda", {3: 10_000, 5: 80_000})
     clock.now += 0.25
     assert drv.changed(targets) == "vda: reads/s 4000 -> 40000"
-    # After the next tick, the new rate is the reference.
-    assert drv.changed(targets, reset=True) is None
-    for _ in range(2):
-        bump(fake_root, "proc/diskstats", "vda", {3: 10_000, 5: 80_000})
+
+
+def test_a_target_the_tick_wrote_is_compared_with_the_first_look_after(
+        fake_root: Root, clock: Clock) -> None:
+    drv = ReadaheadDriver(fake_root, devices=["vda"], trace=False)
+    targets = drv.discover()
+    drv.observe(targets)
+    bump(fake_root, "proc/diskstats", "vda", {3: 100, 5: 8000})
+    clock.now += 1.0
+    drv.observe(targets)  # 100 reads/s of 40 KiB: random faults at a large readahead
+    assert drv.changed(targets, reset=True, wrote=["vda"]) is None
+    for _ in range(3):  # the write to 4 KiB made it 10000 reads/s: no change of workload
+        bump(fake_root, "proc/diskstats", "vda", {3: 2500, 5: 20000})
         clock.now += 0.25
         assert drv.changed(targets) is None

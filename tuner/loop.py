@@ -370,24 +370,25 @@ class Agent:
             # Every tick, not only while frozen: a request left when nothing was frozen must
             # be consumed now, not lift a later freeze the user never saw.
             self.poll_resume()
-            self.tick()
+            wrote = {d.target for d in self.tick() if d.written is not None}
             if once or not self.targets:
                 if not self.targets:
                     log.warning("no targets left; stopping")
                 return
-            next_at = self._wait(next_at + interval, stop)
+            next_at = self._wait(next_at + interval, stop, wrote)
 
-    def _wait(self, until: float, stop: threading.Event) -> float:
+    def _wait(self, until: float, stop: threading.Event, wrote: set[str]) -> float:
         """Sleep until ``until``, looking at the driver's cheap change check every
         ``watch_s``; return when the next tick is due: ``until``, or now if the workload
-        changed (the tick then says why, in ``trigger``)."""
+        changed (the tick then says why, in ``trigger``). ``wrote``: the targets the last
+        tick wrote, whose rates move for that reason alone."""
         look = getattr(self.driver, "changed", None)
         self.trigger = ""
         if look is None or self.watch_s <= 0:
             stop.wait(max(0.0, until - time.monotonic()))
             return until
         try:
-            look(self.targets, reset=True)
+            look(self.targets, reset=True, wrote=wrote)
             while (left := until - time.monotonic()) > 0:
                 if stop.wait(min(self.watch_s, left)):
                     break
