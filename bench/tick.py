@@ -241,7 +241,8 @@ def as_cli(lab: Lab, pattern: str, ticks: int, interval: float, state: Path,
     if agent.returncode != 0:
         raise SystemExit(f"agent failed: {err}")
     lines = [json.loads(x) for x in (state / "audit.jsonl").read_text().splitlines()]
-    ms = [d["tick_ms"] for d in lines[1:]]
+    # Decisions only: a regression-guard outcome is a line of its own, without tick_ms.
+    ms = [d["tick_ms"] for d in lines if d.get("kind", "decision") == "decision"][1:]
     return {"pattern": pattern, "ticks": len(ms), "tick_ms_median": statistics.median(ms),
             "tick_ms_p90": _pct(ms, 0.9), "cpu_pct": cpu, "rss_mb": hwm}
 

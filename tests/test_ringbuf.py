@@ -9,6 +9,7 @@ forms of arbitrary events with tests/tracing/kernel.py, which the captures check
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import given, settings
@@ -21,6 +22,7 @@ from mltune.ringbuf import (
     GET_PAGES,
     PRINT_FMTS,
     SYNC_RA,
+    Event,
     check_header_page,
     decode,
     decoders,
@@ -228,3 +230,36 @@ def test_ordered_takes_the_earliest_head_even_from_unsorted_streams() -> None:
     a = [(5, 0, b"", 0), (1, 0, b"", 1)]
     b = [(3, 1, b"", 2)]
     assert [r[3] for r in ringbuf.ordered([a, b])] == [2, 0, 1]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.integers(0, 20), st.integers(1, 200)), max_size=30),
+                max_size=4),
+       st.sampled_from([0, 50, 500, 3000, 1 << 20]))
+def test_lazy_merge_keeps_what_cap_keeps_of_fully_decoded_cpus(
+        streams: list[list[tuple[int, int]]], limit: int) -> None:
+    # Ties and time stamps going backwards included: both take the earliest head each step.
+    per_cpu = [[(ts, FAULT, (cpu, i), n) for i, (ts, n) in enumerate(s)]
+               for cpu, s in enumerate(streams)]
+    cut, over = [], []
+    for evs in per_cpu:  # what decode() hands cap(): each CPU up to its first event past limit
+        used, kept = 0, []
+        for e in evs:
+            used += e[3]
+            kept.append(e)
+            if used > limit:
+                break
+        cut.append(kept)
+        over.append(used > limit)
+    taken = [0] * len(per_cpu)
+
+    def counted(cpu: int) -> Iterator[Event]:
+        for e in per_cpu[cpu]:
+            taken[cpu] += 1
+            yield e
+
+    merged = ringbuf.merge_capped([counted(c) for c in range(len(per_cpu))], limit)
+    assert merged == ringbuf.cap(cut, over, limit)
+    # Each CPU is read at most one event past what is kept of it.
+    for cpu in range(len(per_cpu)):
+        assert taken[cpu] <= sum(1 for e in merged if e[2][0] == cpu) + 1

@@ -104,7 +104,7 @@ class Forest:
             self._prefix.append(prefix)
             self._nan.append(self._special(feat, float("nan")))
             self._zero.append(self._special(feat, 0.0))
-        self._cand: dict[tuple[float, ...], list[int]] = {}
+        self._cand: dict[tuple[float, ...], Any] = {}  # candidate values → masks
 
     def _pack(self, words: Sequence[int]) -> int:
         return int.from_bytes(np.array(words, dtype=f"<u{self.width // 8}").tobytes(), "little")
@@ -140,15 +140,21 @@ class Forest:
         key = tuple(values)
         cand = self._cand.get(key)
         if cand is None:
-            cand = self._cand[key] = [self._row(feature, v) for v in values]
-        words = np.frombuffer(b"".join((word & c).to_bytes(self._bytes, "little") for c in cand),
-                              dtype=self._dtype).reshape(len(cand), self.trees).T
+            # The candidates' masks as a (trees, rows) array: ANDed with the shared word in
+            # one NumPy operation instead of one big-int AND and to_bytes per candidate.
+            rows = [self._row(feature, v) for v in values]
+            cand = self._cand[key] = np.frombuffer(
+                b"".join(c.to_bytes(self._bytes, "little") for c in rows),
+                dtype=self._dtype).reshape(len(rows), self.trees).T.copy()
+            cand.flags.writeable = False
+        words = cand & np.frombuffer(word.to_bytes(self._bytes, "little"),
+                                     dtype=self._dtype)[:, None]
         # Exit leaf = highest bit set; frexp's exponent is its index + 1 (exact: the words
         # convert to floats exactly). Leaf values are stored at [tree, exponent].
-        leaf = self._values[self._tree_index, np.frexp(words, order="C")[1]]
+        leaf = self._values[self._tree_index, np.frexp(words)[1]]
         # Summed over axis 0 of a C-ordered (trees, rows) array: tree after tree, as LightGBM
         # adds them. NumPy sums a contiguous axis pairwise, which one row would make it.
-        return leaf.sum(axis=0) if len(cand) > 1 else leaf.cumsum(axis=0)[-1]
+        return leaf.sum(axis=0) if len(values) > 1 else leaf.cumsum(axis=0)[-1]
 
 
 class _Tree(NamedTuple):

@@ -305,9 +305,12 @@ class Agent:
         recent = tuple(self.changes.get(target.name, ()))
         last = recent[-1] if recent else None
         now = time.monotonic()
+        judging = self.judge.pending(target.name)
+        p = None
         for policy in self.policies:
-            p = Proposal(self.driver.name, target.name, current, value, scores, now, last,
-                         recent, pressure, mode, self.judge.pending(target.name), vetoed)
+            if p is None or p.value != value:  # a new one only when a policy clamped
+                p = Proposal(self.driver.name, target.name, current, value, scores, now, last,
+                             recent, pressure, mode, judging, vetoed)
             v = policy.check(p)
             verdicts.append(v)
             if v.action == "deny":

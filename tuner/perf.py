@@ -26,10 +26,10 @@ import mmap
 import os
 import platform
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from .errors import MltuneError
-from .ringbuf import Decoder, Event, EventFormat, cap, line_len
+from .ringbuf import Decoder, Event, EventFormat, line_len, merge_capped
 
 # perf_event_open(2) is not in Python's os module. Only architectures with the generic
 # ioctl encoding and little-endian records (what the decoders read) are listed.
@@ -46,8 +46,8 @@ _RECORD_LOST, _RECORD_SAMPLE = 2, 9
 # bp_type, config1.
 _ATTR = struct.Struct("<IIQQQQQIIQ")
 _HEADER = struct.Struct("<IHH").unpack_from  # perf_event_header: type, misc, size
-_SAMPLE = struct.Struct("<QI").unpack_from  # PERF_SAMPLE_TIME, then the raw size
-_U16 = struct.Struct("<H").unpack_from
+# PERF_SAMPLE_TIME, the raw size, then the raw data's first field: the event id.
+_SAMPLE = struct.Struct("<QIH").unpack_from
 _U64 = struct.Struct("<Q")
 _DATA_HEAD, _DATA_TAIL, _DATA_OFFSET = 1024, 1032, 1040  # in struct perf_event_mmap_page
 
@@ -107,7 +107,9 @@ class PerfSource:
         self.filter = event_filter
         self.cpus = list(cpus)
         self.data_pages = data_pages
-        self.lost = 0  # records the kernel dropped because a buffer was full
+        # Records the kernel dropped because a buffer was full, as far as the records were
+        # read (a CPU's records past what the window keeps are not).
+        self.lost = 0
         self._leaders: list[int] = []
         self._fds: list[int] = []
         self._maps: list[mmap.mmap] = []
@@ -167,39 +169,35 @@ class PerfSource:
 
     def events(self, limit: int) -> list[Event]:
         """The window's events in ``trace_pipe``'s order, as many as fit in ``limit`` bytes
-        of its text (:func:`mltune.ringbuf.cap`): what a tracefs instance would give."""
-        per_cpu, over = [], []
-        for buf in self.drain():
-            out: list[Event] = []
-            used = self._decode(buf, limit, out)
-            per_cpu.append(out)
-            over.append(used > limit)
-        return cap(per_cpu, over, limit)
+        of its text: what a tracefs instance would give."""
+        return self._decode(self.drain(), limit)
 
-    def _decode(self, buf: bytes, limit: int, out: list[Event]) -> int:
-        used, pos, get = 0, 0, self.table.get
-        while pos + 8 <= len(buf):
+    def _decode(self, bufs: Sequence[bytes], limit: int) -> list[Event]:
+        """Each CPU's records, decoded only as far as the merged order takes them
+        (:func:`mltune.ringbuf.merge_capped`): decoding every CPU up to ``limit`` on its
+        own, then merging, decoded about half as many events again as were kept."""
+        return merge_capped([self._records(buf) for buf in bufs], limit)
+
+    def _records(self, buf: bytes) -> Iterator[Event]:
+        """The events of one CPU's records, in order, up to anything malformed."""
+        pos, end, get = 0, len(buf), self.table.get
+        while pos + 8 <= end:
             kind, _, size = _HEADER(buf, pos)
-            if size < 8 or pos + size > len(buf):
+            if size < 8 or pos + size > end:
                 break  # malformed: the rest cannot be framed
             if kind == _RECORD_SAMPLE and size >= 22:
-                ts, raw_size = _SAMPLE(buf, pos + 8)
-                raw = pos + 20
-                dec = get(_U16(buf, raw)[0]) if raw_size >= 2 else None
+                ts, raw_size, ident = _SAMPLE(buf, pos + 8)
+                dec = get(ident) if raw_size >= 2 else None
                 if dec is not None:
+                    name, unpack, fixed = dec
                     try:
-                        v = dec.unpack(buf, raw)
+                        v = unpack(buf, pos + 20)
                     except struct.error:  # cut short: the buffer ends inside the record
                         break
-                    n = line_len(dec.kind, ts, v, dec.fixed)
-                    used += n
-                    out.append((ts, dec.kind, v, n))
-                    if used > limit:
-                        return used
+                    yield ts, name, v, line_len(name, ts, v, fixed)
             elif kind == _RECORD_LOST and size >= 24:
                 self.lost += _U64.unpack_from(buf, pos + 16)[0]
             pos += size
-        return used
 
     def close(self) -> None:
         for m in self._maps:

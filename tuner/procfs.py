@@ -17,9 +17,6 @@ class DiskStat(NamedTuple):
     io_ticks_ms: int
 
 
-_U64 = re.compile(r"[0-9]{1,20}")
-
-
 def parse_u64(text: str) -> int | None:
     """An unsigned counter as the kernel prints it (``%lu``), else None.
 
@@ -27,7 +24,9 @@ def parse_u64(text: str) -> int | None:
     so a garbled file can neither raise here (``int()`` refuses beyond 4300 digits) nor
     overflow the float arithmetic of rates later.
     """
-    return int(text) if _U64.fullmatch(text) else None
+    # Not a regex: ~0.4 us a number, 50 numbers a tick. isascii(): isdigit() alone takes
+    # other scripts' digits (and "²", which int() refuses).
+    return int(text) if len(text) <= 20 and text.isdigit() and text.isascii() else None
 
 
 def parse_diskstats(text: str) -> dict[str, DiskStat]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 import struct
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from heapq import merge
 from operator import itemgetter
 from typing import NamedTuple
@@ -259,6 +259,55 @@ def cap(per_cpu: Sequence[list[Event]], over: Sequence[bool], limit: int) -> lis
         if used > limit:
             return merged[:i]
     return merged
+
+
+def merge_capped(streams: Sequence[Iterator[Event]], limit: int) -> list[Event]:
+    """The events of the per-CPU ``streams`` in ``trace_pipe``'s order (the earliest head,
+    the lowest CPU on a tie, as :func:`ordered`), as many as fit in ``limit`` bytes of text.
+    The same as :func:`cap` of the streams decoded in full, but a stream is read only as far
+    as the merged order takes it (one event past what is kept)."""
+    heads = [(e, s) for e, s in ((next(s, None), s) for s in streams) if e is not None]
+    out: list[Event] = []
+    append, used = out.append, 0
+    if len(heads) == 2:  # two CPUs, the usual case: the heads compared inline
+        (a, sa), (b, sb) = heads
+        while a is not None and b is not None:
+            if a[0] <= b[0]:  # a tie goes to the lower CPU
+                used += a[3]
+                if used > limit:
+                    return out
+                append(a)
+                a = next(sa, None)
+            else:
+                used += b[3]
+                if used > limit:
+                    return out
+                append(b)
+                b = next(sb, None)
+        heads = [(a, sa)] if a is not None else [(b, sb)]
+    while len(heads) > 1:
+        i = 0
+        for j in range(1, len(heads)):
+            if heads[j][0][0] < heads[i][0][0]:
+                i = j
+        e, s = heads[i]
+        used += e[3]
+        if used > limit:
+            return out
+        append(e)
+        e = next(s, None)
+        if e is None:
+            del heads[i]
+        else:
+            heads[i] = e, s
+    for e, s in heads:  # one stream left: nothing to compare
+        while e is not None:
+            used += e[3]
+            if used > limit:
+                return out
+            append(e)
+            e = next(s, None)
+    return out
 
 
 def _decode_page(page: bytes, table: dict[int, Decoder], limit: int, used: int,

@@ -22,6 +22,7 @@ from .errors import (
 from .procfs import parse_u64
 
 _RAISE = object()
+_PATHS_KEPT = 256
 
 
 def translate(err: OSError, path: Path, owner: Path | None = None) -> MltuneError:
@@ -50,13 +51,21 @@ class Root:
 
     def __init__(self, root: str | os.PathLike[str] = "/") -> None:
         self.root = Path(root)
+        # rel → path: the same few files are read every tick, and building a Path (pathlib
+        # parses and joins in Python) cost ~75 us a file with the caches cold between ticks.
+        self._paths: dict[str, Path] = {}
 
     def __repr__(self) -> str:
         return f"Root({str(self.root)!r})"
 
     def path(self, rel: str) -> Path:
         """The real path of ``rel`` (e.g. ``"sys/block/loop0/queue/read_ahead_kb"``)."""
-        return self.root / rel.lstrip("/")
+        p = self._paths.get(rel)
+        if p is None:
+            if len(self._paths) >= _PATHS_KEPT:  # devices come and go: stay bounded
+                self._paths.clear()
+            p = self._paths[rel] = self.root / rel.lstrip("/")
+        return p
 
     def read(self, rel: str, fallback: object = _RAISE, owner: str | None = None) -> str:
         """Read a small kernel file, stripped. With ``fallback`` a missing file returns it."""
