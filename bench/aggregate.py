@@ -57,6 +57,8 @@ class AgentSummary(NamedTuple):
     cpu_percent: Spread | None
     median_tick_ms: Spread | None
     peak_rss_mb: Spread | None
+    median_tick_cpu_ms: Spread | None = None  # CPU time per tick (wall time: median_tick_ms)
+    early_ticks: int = 0  # ticks the watch ran early, all rounds
 
 
 def spread(values: Sequence[float]) -> Spread | None:
@@ -180,7 +182,8 @@ def summarise(regimes: Mapping[str, Sequence[Figures | None]],
 
 
 def summarise_agent(settle: Sequence[Sequence[float]], cpu: Sequence[float | None],
-                    tick: Sequence[float | None], rss: Sequence[float | None]
+                    tick: Sequence[float | None], rss: Sequence[float | None],
+                    tick_cpu: Sequence[float | None] = (), early: Sequence[int] = ()
                     ) -> AgentSummary | None:
     """The agent's rounds, one entry per round it ran in; None if it ran in none.
 
@@ -199,7 +202,9 @@ def summarise_agent(settle: Sequence[Sequence[float]], cpu: Sequence[float | Non
         settle_by_phase_max_s=by_phase,
         cpu_percent=spread([c for c in cpu if c is not None]),
         median_tick_ms=spread([t for t in tick if t is not None]),
-        peak_rss_mb=spread([r for r in rss if r is not None]))
+        peak_rss_mb=spread([r for r in rss if r is not None]),
+        median_tick_cpu_ms=spread([t for t in tick_cpu if t is not None]),
+        early_ticks=sum(early))
 
 
 def round_order(names: Sequence[str], index: int, rounds: int) -> list[str]:

@@ -148,6 +148,8 @@ class AgentStats:
     exited_early: bool  # the agent was gone before the last phase ended
     restored: bool | None  # read_ahead_kb back at its pre-agent value after SIGTERM
     chosen: tuple[int | None, ...] = ()  # read_ahead_kb at the end of each phase
+    median_tick_cpu_ms: float | None = None  # CPU time per tick (audit "tick_cpu_ms")
+    early_ticks: int = 0  # ticks run early because the workload changed (audit "trigger")
     unreadable_audit_lines: int = 0
 
 
@@ -427,12 +429,17 @@ def agent_stats(regime: RegimeRun, audit_path: Path, cpu: float, rss: float | No
         chosen.append(writes[-1][1] if writes else
                       (int(inside[-1]["current"]) if inside else None))
     ticks = [float(d["tick_ms"]) for d in audit if d.get("tick_ms") is not None]
+    cpu_ticks = [float(d["tick_cpu_ms"]) for d in audit if d.get("tick_cpu_ms") is not None]
+    # One line per target and tick: count the ticks, by their time.
+    early_ticks = len({d["time"] for d in audit if d.get("trigger")})
     return AgentStats(
         cpu_percent=cpu, median_tick_ms=statistics.median(ticks) if ticks else None,
         peak_rss_mb=rss, settle_s=tuple(settle), decisions=len(audit),
         changes=sum(_written(d) is not None for d in audit), exit_code=exit_code,
         exited_early=early, restored=restored, chosen=tuple(chosen),
-        unreadable_audit_lines=unreadable)
+        unreadable_audit_lines=unreadable,
+        median_tick_cpu_ms=statistics.median(cpu_ticks) if cpu_ticks else None,
+        early_ticks=early_ticks)
 
 
 # --------------------------------------------------------------------------- the whole run
@@ -527,7 +534,8 @@ def summary(report: Report) -> Summary:
 def agent_summary(report: Report) -> AgentSummary | None:
     stats = [r.agent for r in report.rounds if r.agent is not None]
     return summarise_agent([a.settle_s for a in stats], [a.cpu_percent for a in stats],
-                           [a.median_tick_ms for a in stats], [a.peak_rss_mb for a in stats])
+                           [a.median_tick_ms for a in stats], [a.peak_rss_mb for a in stats],
+                           [a.median_tick_cpu_ms for a in stats], [a.early_ticks for a in stats])
 
 
 def round_best(report: Report, rnd: Round) -> tuple[tuple[int, float], ...]:
@@ -678,8 +686,10 @@ def agent_lines(report: Report) -> list[str]:
             f"mltune read_ahead_kb at phase end: {chosen}",
             f"mltune settle time (s) per phase: {settle}  (max {agg.settle_max_s:.1f})",
             f"mltune cost: CPU {_fmt(a.cpu_percent, '.2f')} % of one core, median tick "
-            f"{_fmt(a.median_tick_ms, '.1f')} ms, peak RSS {_fmt(a.peak_rss_mb, '.0f')} MB; "
+            f"{_fmt(a.median_tick_ms, '.1f')} ms (CPU {_fmt(a.median_tick_cpu_ms, '.2f')} ms), "
+            f"peak RSS {_fmt(a.peak_rss_mb, '.0f')} MB; "
             f"{a.decisions} decisions ({a.unreadable_audit_lines} unreadable), "
+            f"{a.early_ticks} early ticks, "
             f"{a.changes} changes, exit code {a.exit_code}, "
             f"read_ahead_kb restored: {'yes' if a.restored else 'NO'}",
         ]
@@ -696,8 +706,10 @@ def agent_lines(report: Report) -> list[str]:
         f"(max {agg.settle_max_s:.1f})",
         f"mltune cost, median (min–max) of {agg.rounds} rounds: "
         f"CPU {_spread(agg.cpu_percent, '.2f', '% of one core')}, "
-        f"median tick {_spread(agg.median_tick_ms, '.1f', 'ms')}, "
+        f"median tick {_spread(agg.median_tick_ms, '.1f', 'ms')} "
+        f"(CPU {_spread(agg.median_tick_cpu_ms, '.2f', 'ms')}), "
         f"peak RSS {_spread(agg.peak_rss_mb, '.0f', 'MB')}; "
+        f"{agg.early_ticks} early ticks, "
         f"{sum(a.decisions for a in stats)} decisions "
         f"({sum(a.unreadable_audit_lines for a in stats)} unreadable), "
         f"{sum(a.changes for a in stats)} changes, "
@@ -799,6 +811,8 @@ def to_json(report: Report, args: argparse.Namespace, values: Sequence[int]) -> 
                 "settle_by_phase_max_s": list(agg.settle_by_phase_max_s),
                 "cpu_percent": _spread_json(agg.cpu_percent),
                 "median_tick_ms": _spread_json(agg.median_tick_ms),
+                "median_tick_cpu_ms": _spread_json(agg.median_tick_cpu_ms),
+                "early_ticks": agg.early_ticks,
                 "peak_rss_mb": _spread_json(agg.peak_rss_mb),
                 "restored_every_round": all(r.agent.restored for r in report.rounds
                                             if r.agent is not None),
