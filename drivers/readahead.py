@@ -48,10 +48,12 @@ TRACE_FEATURES = tuple(f for f in FEATURES if f.startswith("tr_"))
 # rather than the pattern.
 MODEL_FEATURES: tuple[str, ...] = ("ra_kb_log2", "rd_req_kb", *TRACE_FEATURES)
 NAN = math.nan
-# changed(): a target's reads moving by this factor between looks is a new workload. The
-# phases this driver tells apart differ by 5-100x in reads/s or KiB/s (random faults at a
-# large readahead vs a small one, a stream vs random reads); steady fio runs vary < 1.3x
-# between 0.25 s looks.
+# changed(): a target's reads moving by WATCH_JUMP in one look, or by WATCH_FACTOR over the
+# last two, is a new workload. The phases this driver tells apart mostly differ by 5-100x
+# in reads/s or KiB/s (random faults at a large readahead vs a small one, a stream vs
+# random reads). Random readers vary < 1.3x between 0.25 s looks, but a stream at a large
+# readahead reads in bursts: 700 and 5900 reads/s in consecutive looks around 2000.
+WATCH_JUMP = 4.0
 WATCH_FACTOR = 2.0
 WATCH_FLOOR_IOPS = 20.0
 WATCH_FLOOR_KIBS = 1024.0
@@ -89,6 +91,7 @@ class ReadaheadDriver:
         # after the last tick.
         self._watch_at: tuple[float, dict[str, DiskStat]] | None = None
         self._watch_ref: dict[str, tuple[float, float]] = {}
+        self._watch_last: dict[str, tuple[float, float]] = {}  # the previous look's rates
         self._observed: dict[str, tuple[float, float]] = {}  # reads/s, KiB/s at the last tick
         self.trace_note = "" if trace else "tracefs disabled by configuration"
         # Opened at the first observation, kept until close(): see mltune.kept.
@@ -241,9 +244,9 @@ class ReadaheadDriver:
     def changed(self, targets: Sequence[Target], reset: bool = False,
                 wrote: Collection[str] = ()) -> str | None:
         """A cheap look between ticks (one read of /proc/diskstats, ~0.1 ms): why the next
-        tick should not wait, if a target's reads moved by WATCH_FACTOR or more in requests/s
-        or KiB/s. A phase change waiting for the next tick runs up to a whole interval at a
-        value 10-50x off.
+        tick should not wait, if a target's reads moved by WATCH_JUMP in requests/s or KiB/s
+        in one look, or by WATCH_FACTOR on average over the last two. A phase change waiting
+        for the next tick runs up to a whole interval at a value 10-50x off.
 
         ``reset`` (right after a tick): the reference becomes the rates the tick observed,
         so that a change between the tick and the first look counts too; for the targets
@@ -253,6 +256,7 @@ class ReadaheadDriver:
         disks = parse_diskstats(self._proc["diskstats"].read().decode("ascii", "replace"))
         if reset:
             self._watch_ref = {n: r for n, r in self._observed.items() if n not in wrote}
+            self._watch_last = {}
         prev, self._watch_at = self._watch_at, (now, disks)
         if reset or prev is None:
             return None
@@ -265,7 +269,12 @@ class ReadaheadDriver:
                 continue
             rates = ((b.reads - a.reads) / dt, (b.sectors_read - a.sectors_read) / 2 / dt)
             ref = self._watch_ref.setdefault(t.name, rates)
-            why = moved(ref, rates)
+            last = self._watch_last.get(t.name)
+            self._watch_last[t.name] = rates
+            why = moved(ref, rates, WATCH_JUMP)
+            if not why and last is not None:
+                why = moved(ref, ((last[0] + rates[0]) / 2, (last[1] + rates[1]) / 2),
+                            WATCH_FACTOR, "over 2 looks")
             if why:
                 return f"{t.name}: {why}"
         return None
@@ -343,14 +352,15 @@ def _disk_features(cur: DiskStat, old: DiskStat | None, dt: float) -> dict[str, 
     }
 
 
-def moved(ref: tuple[float, float], now: tuple[float, float]) -> str:
-    """Why (requests/s, KiB/s) ``now`` differs from ``ref`` by WATCH_FACTOR or more, or "".
+def moved(ref: tuple[float, float], now: tuple[float, float], factor: float,
+          how: str = "") -> str:
+    """Why (requests/s, KiB/s) ``now`` differs from ``ref`` by ``factor`` or more, or "".
     Rates below the floors count as the floors: an idle disk's few reads are no change."""
     for name, floor, a, b in (("reads/s", WATCH_FLOOR_IOPS, ref[0], now[0]),
                               ("KiB/s", WATCH_FLOOR_KIBS, ref[1], now[1])):
         lo, hi = sorted((max(a, floor), max(b, floor)))
-        if hi >= WATCH_FACTOR * lo:
-            return f"{name} {a:.0f} -> {b:.0f}"
+        if hi >= factor * lo:
+            return f"{name} {a:.0f} -> {b:.0f}" + (f" {how}" if how else "")
     return ""
 
 

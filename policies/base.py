@@ -30,6 +30,7 @@ class Proposal:
     mode: str = "recommendation"  # the target's mode (mltune.modes)
     judging: str = ""  # non-empty while the regression guard measures the last change
     vetoed: Mapping[int, str] = field(default_factory=dict)  # value → why it was reverted
+    trial: tuple[int, int] | None = None  # (old, new) of the change being measured
 
 
 @dataclass(frozen=True)

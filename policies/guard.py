@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from mltune.trials import extends
+
 from .base import Proposal, Verdict
 
 
@@ -31,7 +33,11 @@ class ModeGate:
 @dataclass(frozen=True)
 class RegressionGuard:
     """No value that was reverted at this workload; in LEARNING and COLLABORATION no new
-    change while the last one is still being measured."""
+    change while the last one is still being measured, except, in COLLABORATION, one that
+    takes it further the same way: the model's best moved on as the workload showed more
+    of itself (a phase change seen half-way: 2560 → 32, then 4), and waiting for the
+    verdict kept the target seconds at a value still far off. Both steps are then judged
+    together against the value before the first (mltune.trials.Judge.start)."""
 
     name: str = "regression"
 
@@ -41,5 +47,9 @@ class RegressionGuard:
         if p.value in p.vetoed:
             return Verdict(self.name, "deny", p.current, p.vetoed[p.value])
         if p.judging and p.mode != "recommendation":
+            if p.mode == "collaboration" and p.trial and extends(p.trial, p.current, p.value):
+                return Verdict(self.name, "allow", p.value,
+                               f"takes {p.trial[0]} → {p.trial[1]} further the same way; "
+                               f"judged together against {p.trial[0]}")
             return Verdict(self.name, "deny", p.current, p.judging)
         return Verdict(self.name, "allow", p.value, "no regression recorded for this value")

@@ -267,9 +267,10 @@ def test_pressure_guard_never_blocks_keeping_the_current_value() -> None:
 
 # -- mode gate and regression guard (mltune.policies.guard) ------------------------------
 def guarded(current: int, value: int, mode: str, judging: str = "",
-            vetoed: Mapping[int, str] | None = None) -> Proposal:
+            vetoed: Mapping[int, str] | None = None,
+            trial: tuple[int, int] | None = None) -> Proposal:
     return Proposal("readahead", "vda", current, value, SCORES, 100.0, None, (), {}, mode,
-                    judging, vetoed or {})
+                    judging, vetoed or {}, trial)
 
 
 def test_learning_clamps_a_trial_to_its_step_factor_up_and_down() -> None:
@@ -299,3 +300,15 @@ def test_a_change_waits_for_the_verdict_on_the_last_one_except_in_recommendation
             "regression", "deny", 64, judging)
     assert RegressionGuard().check(guarded(64, 1024, "recommendation", judging)).action \
         == "allow"
+
+
+def test_in_collaboration_a_step_further_the_same_way_need_not_wait() -> None:
+    judging = "judging 2560 → 32: 1 of 3 ticks measured"
+    v = RegressionGuard().check(guarded(32, 4, "collaboration", judging, trial=(2560, 32)))
+    assert v == Verdict("regression", "allow", 4, "takes 2560 → 32 further the same way; "
+                                                  "judged together against 2560")
+    # Back the other way, or in learning: wait for the verdict.
+    assert RegressionGuard().check(
+        guarded(32, 512, "collaboration", judging, trial=(2560, 32))).action == "deny"
+    assert RegressionGuard().check(
+        guarded(32, 4, "learning", judging, trial=(2560, 32))).action == "deny"

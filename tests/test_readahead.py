@@ -314,11 +314,11 @@ def test_apply_to_removed_device_is_device_gone(fake_root: Root) -> None:
 
 
 def test_moved_needs_the_factor_in_either_rate_above_the_floors() -> None:
-    assert moved((1000, 4000), (1500, 6000)) == ""  # 1.5x: the same workload
-    assert moved((1000, 4000), (500, 2000)) == "reads/s 1000 -> 500"
-    assert moved((1000, 4000), (1000, 400_000)) == "KiB/s 4000 -> 400000"
-    assert moved((0, 0), (5, 50)) == ""  # an idle disk's stray reads
-    assert moved((0, 0), (5000, 20_000)) != ""  # a workload starts
+    assert moved((1000, 4000), (1500, 6000), 2) == ""  # 1.5x: the same workload
+    assert moved((1000, 4000), (500, 2000), 2) == "reads/s 1000 -> 500"
+    assert moved((1000, 4000), (1000, 400_000), 4, "x") == "KiB/s 4000 -> 400000 x"
+    assert moved((0, 0), (5, 50), 2) == ""  # an idle disk's stray reads
+    assert moved((0, 0), (5000, 20_000), 4) != ""  # a workload starts
 
 
 def test_changed_compares_each_look_with_what_the_tick_observed(
@@ -338,6 +338,25 @@ def test_changed_compares_each_look_with_what_the_tick_observed(
     bump(fake_root, "proc/diskstats", "vda", {3: 10_000, 5: 80_000})
     clock.now += 0.25
     assert drv.changed(targets) == "vda: reads/s 4000 -> 40000"
+
+
+def test_bursts_around_the_rate_are_no_change_but_a_lasting_2x_is(
+        fake_root: Root, clock: Clock) -> None:
+    drv = ReadaheadDriver(fake_root, devices=["vda"], trace=False)
+    targets = drv.discover()
+    drv.observe(targets)
+    bump(fake_root, "proc/diskstats", "vda", {3: 2000, 5: 2_000_000})
+    clock.now += 1.0
+    drv.observe(targets)  # a stream at 2048 KiB readahead: 2000 reads/s
+    drv.changed(targets, reset=True)
+    for reads in (175, 1475, 175, 1475, 175):  # 700 and 5900 reads/s in turn: bursts
+        bump(fake_root, "proc/diskstats", "vda", {3: reads, 5: reads * 1000})
+        clock.now += 0.25
+        assert drv.changed(targets) is None
+    for reads, want in ((1500, None), (1500, "vda: reads/s 2000 -> 6000 over 2 looks")):
+        bump(fake_root, "proc/diskstats", "vda", {3: reads, 5: reads * 1000})
+        clock.now += 0.25
+        assert drv.changed(targets) == want
 
 
 def test_a_target_the_tick_wrote_is_compared_with_the_first_look_after(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from mltune.trials import GuardConfig, Judge, shifted
+from mltune.trials import GuardConfig, Judge, extends, shifted
 
 SIG = (0.9, 0.9, 0.0, 0.5)
 CFG = GuardConfig(window_ticks=2, settle_ticks=1, tolerance=0.3, veto_s=60,
@@ -96,3 +96,27 @@ def test_unknown_or_nan_signatures_count_as_shifted() -> None:
     assert shifted(None, SIG, 0.25) and shifted(SIG, None, 0.25)
     assert shifted((math.nan,), (math.nan,), 0.25)
     assert not shifted((0.5, 0.5), (0.6, 0.4), 0.25)
+
+
+def test_extends_means_further_the_same_way_from_where_the_trial_is() -> None:
+    assert extends((2560, 32), 32, 4)
+    assert extends((4, 64), 64, 1024)
+    assert not extends((2560, 32), 32, 512)  # back towards the old value
+    assert not extends((2560, 32), 16, 4)  # not from the trial's value
+    assert not extends((32, 32), 32, 4)
+
+
+def test_a_step_further_extends_the_trial_and_is_judged_against_the_first_old_value() -> None:
+    j = Judge(CFG)
+    for r in (100, 100):
+        j.observe("a", 2560, r, SIG)
+    assert j.start("a", "d1", 2560, 32, 3.0) is None
+    assert j.observe("a", 32, 900, SIG) is None  # settle
+    assert j.base("a", 32, 4) == 2560 and j.base("a", 32, 512) == 32
+    assert j.start("a", "d2", 32, 4, 20.0) is None  # the model moved on: 4
+    assert j.pending("a") == "judging 2560 → 4: 0 of 2 ticks measured"
+    outcomes = [j.observe("a", 4, r, SIG) for r in (5, 50, 60)]  # settle, then the window
+    assert outcomes[:2] == [None, None]
+    o = outcomes[2]
+    assert (o.decision, o.old, o.new, o.verdict) == ("d2", 2560, 4, "reverted")
+    assert o.before == 100 and o.ratio == 0.55 and o.predicted == 20.0

@@ -262,8 +262,9 @@ class Agent:
             if written is None:
                 note = "write failed (see log)"
             else:
+                before = self.judge.base(target.name, current, value)
                 unjudged = self.judge.start(target.name, base["id"], current, int(written),
-                                            _ratio(scores, value, current))
+                                            _ratio(scores, value, before))
                 if unjudged is not None:
                     self._outcome(target, unjudged, sig)
         elif value != current:
@@ -311,11 +312,12 @@ class Agent:
         last = recent[-1] if recent else None
         now = time.monotonic()
         judging = self.judge.pending(target.name)
+        trial = self.judge.open_trial(target.name)
         p = None
         for policy in self.policies:
             if p is None or p.value != value:  # a new one only when a policy clamped
                 p = Proposal(self.driver.name, target.name, current, value, scores, now, last,
-                             recent, pressure, mode, judging, vetoed)
+                             recent, pressure, mode, judging, vetoed, trial)
             v = policy.check(p)
             verdicts.append(v)
             if v.action == "deny":

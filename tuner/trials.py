@@ -57,6 +57,13 @@ class Veto:
     reason: str
 
 
+def extends(trial: tuple[int, int], old: int, new: int) -> bool:
+    """Whether a change ``old`` → ``new`` takes the trial (its old, new) further the same
+    way: 2560 → 32 measured, then 32 → 4."""
+    t_old, t_new = trial
+    return t_new == old and (t_old - t_new) * (old - new) > 0
+
+
 def shifted(a: Sequence[float] | None, b: Sequence[float] | None, limit: float) -> bool:
     """True when two workload signatures differ (unknown counts as different)."""
     if a is None or b is None or len(a) != len(b):
@@ -103,10 +110,32 @@ class Judge:
             return None
         return self._verdict(target, trial, after)
 
+    def base(self, target: str, old: int, new: int) -> int:
+        """The value a change ``old`` → ``new`` will be judged against: ``old``, or the old
+        value of the trial it takes further the same way (see :meth:`start`)."""
+        t = self.trials.get(target)
+        return t.old if t is not None and extends((t.old, t.new), old, new) else old
+
+    def open_trial(self, target: str) -> tuple[int, int] | None:
+        t = self.trials.get(target)
+        return None if t is None else (t.old, t.new)
+
     def start(self, target: str, decision: str, old: int, new: int,
               predicted: float | None) -> Outcome | None:
         """A write happened: the ticks before it at ``old``, same workload, are the baseline.
-        Without one nothing can be judged: the outcome says so at once, no trial is held."""
+        Without one nothing can be judged: the outcome says so at once, no trial is held.
+
+        A write that takes the open trial further the same way (the model's best moved on
+        while the first step was measured: 2560 → 32, then 4) extends that trial: both steps
+        are judged together against the value before the first, and a regression reverts
+        to that value. ``predicted`` is then relative to it too (:meth:`base`)."""
+        t = self.trials.get(target)
+        if t is not None and extends((t.old, t.new), old, new):
+            self.trials[target] = Trial(decision, t.old, new, predicted, t.before, t.signature)
+            self._after[target] = []
+            self._skip[target] = self.cfg.settle_ticks
+            self._age[target] = 0
+            return None
         hist = self._history.get(target, deque())
         sig = hist[-1][2] if hist else None
         before = [r for v, r, s in hist if v == old and r is not None
