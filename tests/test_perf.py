@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import mmap
 import struct
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -74,7 +75,7 @@ def ring(data_pages: int, tail: int, payload: bytes) -> mmap.mmap:
 @pytest.mark.parametrize("tail", [0, 100, 4 * PAGE - 50, 4 * PAGE * 3 + 7])
 def test_drain_reads_across_the_wrap_and_hands_the_space_back(tail: int) -> None:
     payload = bytes(range(256)) * 3
-    src = PerfSource(list(FORMATS.values()), TABLE, "", cpus=[0])
+    src = PerfSource(list(FORMATS.values()), TABLE, "", cpus=[0], data_pages=4)
     src._maps = [ring(4, tail, payload)]
     assert src.drain() == [payload]
     head = tail + len(payload)
@@ -104,3 +105,16 @@ def test_a_power_of_two_of_pages_is_required() -> None:
 def test_an_unknown_source_is_refused() -> None:
     with pytest.raises(ValueError, match="valid: auto, perf, tracefs"):
         TraceSampler(None, {}, source="ebpf")  # type: ignore[arg-type]
+
+
+def test_a_window_ends_early_once_a_buffer_holds_enough() -> None:
+    src = PerfSource(list(FORMATS.values()), TABLE, "", cpus=[0, 1], data_pages=4,
+                     enough=4096)
+    src._maps = [ring(4, 0, b"x" * 100), ring(4, 0, b"")]
+    t0 = time.monotonic()
+    src.wait(0.2)  # not enough anywhere: the whole window
+    assert time.monotonic() - t0 >= 0.19
+    src._maps[1] = ring(4, 8 * PAGE, b"y" * 4096)  # one CPU has enough
+    t0 = time.monotonic()
+    src.wait(30)
+    assert time.monotonic() - t0 < 10

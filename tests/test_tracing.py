@@ -7,14 +7,13 @@ from __future__ import annotations
 import math
 import os
 import random
-import time
-from types import SimpleNamespace
 
 import pytest
 from mltune import tracing
 from mltune.errors import MltuneError
 from mltune.ringbuf import ASYNC_RA, FAULT, GET_PAGES, SYNC_RA, decode, decoders, parse_format
 from mltune.sysfs import Root
+from mltune.tracefs import TracefsSource
 from mltune.tracing import (
     EVENTS,
     NEAR_GAP_PAGES,
@@ -234,8 +233,7 @@ def _sampler(root: Root, monkeypatch: pytest.MonkeyPatch, windows: list[list[KEv
             with open(pipes / f"cpu{cpu}" / "trace_pipe_raw", "ab") as f:
                 f.write(b"".join(pages))  # read through the sampler's open fd
 
-    monkeypatch.setattr(tracing, "time", SimpleNamespace(sleep=record,
-                                                         perf_counter=time.perf_counter))
+    monkeypatch.setattr(TracefsSource, "wait", lambda self, seconds: record(seconds))
     return sampler
 
 
@@ -330,8 +328,7 @@ def test_sparse_decision_counts_the_busiest_partition_of_a_disk(
             with open(pipes / f"cpu{cpu}" / "trace_pipe_raw", "ab") as f:
                 f.write(b"".join(pages))
 
-    monkeypatch.setattr(tracing, "time", SimpleNamespace(sleep=record,
-                                                         perf_counter=time.perf_counter))
+    monkeypatch.setattr(TracefsSource, "wait", lambda self, seconds: record(seconds))
     out = sampler.sample()
     assert sampler.windows == 1 + tracing.SPARSE_FACTOR
     assert out["vda"].reads == 70

@@ -22,10 +22,13 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
+import math
 import mmap
 import os
 import platform
+import select
 import struct
+import time
 from collections.abc import Iterator, Sequence
 
 from .errors import MltuneError
@@ -40,6 +43,7 @@ _SET_FILTER = (_IOC_WRITE << 30) | (ctypes.sizeof(ctypes.c_void_p) << 16) | (0x2
 _TYPE_TRACEPOINT = 2
 _SAMPLE_TIME, _SAMPLE_RAW = 1 << 2, 1 << 10
 _FLAG_FD_CLOEXEC = 1 << 3
+_WATERMARK = 1 << 14  # perf_event_attr flag: wake pollers at wakeup_watermark bytes
 _RECORD_LOST, _RECORD_SAMPLE = 2, 9
 # struct perf_event_attr up to config1 (PERF_ATTR_SIZE_VER0, 64 bytes): type, size, config,
 # sample_period, sample_type, read_format, flag bits (bit 0: disabled), wakeup_events,
@@ -99,7 +103,8 @@ class PerfSource:
     name = "perf"
 
     def __init__(self, formats: Sequence[EventFormat], table: dict[int, Decoder],
-                 event_filter: str, cpus: Sequence[int], data_pages: int = 4) -> None:
+                 event_filter: str, cpus: Sequence[int], data_pages: int = 8,
+                 enough: int = 16384) -> None:
         if data_pages & (data_pages - 1):
             raise ValueError("perf ring buffers are a power of two pages")
         self.formats = list(formats)
@@ -107,12 +112,17 @@ class PerfSource:
         self.filter = event_filter
         self.cpus = list(cpus)
         self.data_pages = data_pages
+        # Bytes of records after which a window has what the features use: the text cap
+        # (16 KiB) holds at most ~184 events (89-byte lines at the shortest), ~11 KiB of
+        # records (56-64 bytes each). See wait().
+        self.enough = min(enough, data_pages * mmap.PAGESIZE)
         # Records the kernel dropped because a buffer was full, as far as the records were
         # read (a CPU's records past what the window keeps are not).
         self.lost = 0
         self._leaders: list[int] = []
         self._fds: list[int] = []
         self._maps: list[mmap.mmap] = []
+        self._poll = select.poll()
 
     def open(self) -> None:
         try:
@@ -126,8 +136,12 @@ class PerfSource:
         page = mmap.PAGESIZE
         leader = -1
         for f in self.formats:
+            # The leader starts disabled (the group with it) and owns the ring buffer, whose
+            # watermark wakes wait() every quarter of ``enough``: the kernel counts it from
+            # the last wake-up, which the last window left anywhere.
             attr = _ATTR.pack(_TYPE_TRACEPOINT, _ATTR.size, f.id, 1, _SAMPLE_TIME | _SAMPLE_RAW,
-                              0, 1 if leader < 0 else 0, 0, 0, 0)
+                              0, (1 | _WATERMARK) if leader < 0 else 0,
+                              max(self.enough // 4, 1) if leader < 0 else 0, 0, 0)
             fd = perf_event_open(attr, cpu, leader)
             self._fds.append(fd)
             self._ioctl(fd, _SET_FILTER, bytearray(self.filter.encode() + b"\0"))
@@ -135,6 +149,7 @@ class PerfSource:
                 leader = fd
                 self._leaders.append(fd)
                 self._maps.append(mmap.mmap(fd, (1 + self.data_pages) * page))
+                self._poll.register(fd, select.POLLIN)
             else:
                 self._ioctl(fd, _SET_OUTPUT, leader)
 
@@ -146,7 +161,33 @@ class PerfSource:
         except OSError as err:
             raise PerfError(f"perf ioctl {request:#x}: {os.strerror(err.errno or 0)}") from err
 
+    def wait(self, seconds: float) -> None:
+        """Let the window run for ``seconds``, or until a CPU's buffer holds ``enough``.
+
+        An enabled event costs every traced read() 2-2.5x (perf builds and filters each
+        one, then drops it once the buffer is full): a stream at 500 k reads/s fills the
+        buffer in under a millisecond, and the rest of a 50 ms window was pure cost to it.
+        The features do not change: once one CPU holds records for more than the text cap,
+        every event the cap keeps is earlier than now, and all of those were recorded."""
+        end = time.monotonic() + seconds
+        # Woken by a buffer's watermark, which counts bytes since its last wake-up, not
+        # since this window began: the head says whether this window has enough.
+        while not self._filled() and (left := end - time.monotonic()) > 0:
+            for _, ev in self._poll.poll(max(1, math.ceil(left * 1000))):
+                if ev & (select.POLLERR | select.POLLHUP | select.POLLNVAL):
+                    time.sleep(max(0.0, end - time.monotonic()))  # no wake-ups: plain window
+                    return
+
+    def _filled(self) -> bool:
+        for m in self._maps:
+            if _U64.unpack_from(m, _DATA_HEAD)[0] - _U64.unpack_from(m, _DATA_TAIL)[0] \
+                    >= self.enough:
+                return True
+        return False
+
     def switch(self, on: bool) -> None:
+        if on:
+            self._poll.poll(0)  # take a wake-up left from the last window: not this one's
         request = _ENABLE if on else _DISABLE
         for fd in self._leaders:
             self._ioctl(fd, request, 0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -100,6 +101,9 @@ class TracefsSource:
             return os.open(path, flags)
         except OSError as err:
             raise translate(err, path) from err
+
+    def wait(self, seconds: float) -> None:
+        time.sleep(seconds)
 
     def switch(self, on: bool) -> None:
         try:

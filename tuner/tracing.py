@@ -331,7 +331,7 @@ class TraceSampler:
             raise MltuneError("trace sampler used before open()")
         source.switch(True)
         t0 = time.perf_counter()
-        time.sleep(seconds)
+        source.wait(seconds)
         self.slept += time.perf_counter() - t0
         source.switch(False)
         return source.events(self.read_limit)
