@@ -301,6 +301,26 @@ def test_a_changed_workload_gets_its_tick_before_the_interval(root: Root, state:
     assert a.summary()["early_ticks"] == 1
 
 
+def test_after_an_early_tick_the_next_one_is_on_schedule(root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024), names=("a",))
+    a.watch_s = 0.01
+    a.driver.changed = look = Watched(quiet=0)  # type: ignore[attr-defined]
+    stop = threading.Event()
+    ticked: list[tuple[float, str]] = []
+
+    def tick() -> list:
+        ticked.append((time.monotonic(), a.trigger))
+        if len(ticked) == 3:
+            stop.set()
+        return []
+
+    a.tick = tick  # type: ignore[method-assign]
+    a.run(interval=0.3, stop=stop)
+    assert [t for _, t in ticked] == ["", "watch: a: reads/s 10 -> 9000", ""]
+    assert ticked[2][0] - ticked[1][0] >= 0.29  # no look between: a plain interval
+    assert look.looks == [True, False, True]  # after tick 1; the trigger; after tick 3
+
+
 def test_the_trigger_is_in_the_audit_line(root: Root, state: Path) -> None:
     a = agent(root, state, StubModel(PREFERS_1024), names=("a",))
     a.trigger = "watch: a: reads/s 10 -> 9000"

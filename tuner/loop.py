@@ -391,10 +391,14 @@ class Agent:
         """Sleep until ``until``, looking at the driver's cheap change check every
         ``watch_s``; return when the next tick is due: ``until``, or now if the workload
         changed (the tick then says why, in ``trigger``). ``wrote``: the targets the last
-        tick wrote, whose rates move for that reason alone."""
+        tick wrote, whose rates move for that reason alone.
+
+        After an early tick the next one is on schedule: at most one early tick per
+        interval. A stream that stalls in bursts (reads/s 400 ↔ 13000 every 0.25 s after
+        memory filled up) otherwise drew up to four ticks a second."""
         look = getattr(self.driver, "changed", None)
-        self.trigger = ""
-        if look is None or self.watch_s <= 0:
+        was_early, self.trigger = bool(self.trigger), ""
+        if look is None or self.watch_s <= 0 or was_early:
             stop.wait(max(0.0, until - time.monotonic()))
             return until
         try:
