@@ -321,14 +321,21 @@ def test_moved_needs_the_factor_in_either_rate_above_the_floors() -> None:
     assert moved((0, 0), (5000, 20_000), 4) != ""  # a workload starts
 
 
-def test_changed_compares_each_look_with_what_the_tick_observed(
-        fake_root: Root, clock: Clock) -> None:
-    drv = ReadaheadDriver(fake_root, devices=["vda"], trace=False)
+def ticked(root: Root, clock: Clock, reads: int, sectors: int
+           ) -> tuple[ReadaheadDriver, list[Target]]:
+    """A driver on vda whose last tick saw ``reads`` and ``sectors`` read over 1 s."""
+    drv = ReadaheadDriver(root, devices=["vda"], trace=False)
     targets = drv.discover()
     drv.observe(targets)
-    bump(fake_root, "proc/diskstats", "vda", {3: 4000, 5: 32000})
+    bump(root, "proc/diskstats", "vda", {3: reads, 5: sectors})
     clock.now += 1.0
-    drv.observe(targets)  # the tick: 4000 reads/s, 16000 KiB/s
+    drv.observe(targets)
+    return drv, targets
+
+
+def test_changed_compares_each_look_with_what_the_tick_observed(
+        fake_root: Root, clock: Clock) -> None:
+    drv, targets = ticked(fake_root, clock, 4000, 32000)  # 4000 reads/s, 16000 KiB/s
     assert drv.changed(targets, reset=True) is None
     for reads in (1000, 1100, 900):  # steady within 1.2x
         bump(fake_root, "proc/diskstats", "vda", {3: reads, 5: reads * 8})
@@ -342,12 +349,7 @@ def test_changed_compares_each_look_with_what_the_tick_observed(
 
 def test_bursts_around_the_rate_are_no_change_but_a_lasting_2x_is(
         fake_root: Root, clock: Clock) -> None:
-    drv = ReadaheadDriver(fake_root, devices=["vda"], trace=False)
-    targets = drv.discover()
-    drv.observe(targets)
-    bump(fake_root, "proc/diskstats", "vda", {3: 2000, 5: 2_000_000})
-    clock.now += 1.0
-    drv.observe(targets)  # a stream at 2048 KiB readahead: 2000 reads/s
+    drv, targets = ticked(fake_root, clock, 2000, 2_000_000)  # a stream at 2048 KiB: 2000/s
     drv.changed(targets, reset=True)
     for reads in (175, 1475, 175, 1475, 175):  # 700 and 5900 reads/s in turn: bursts
         bump(fake_root, "proc/diskstats", "vda", {3: reads, 5: reads * 1000})
@@ -361,12 +363,8 @@ def test_bursts_around_the_rate_are_no_change_but_a_lasting_2x_is(
 
 def test_a_target_the_tick_wrote_is_compared_with_the_first_look_after(
         fake_root: Root, clock: Clock) -> None:
-    drv = ReadaheadDriver(fake_root, devices=["vda"], trace=False)
-    targets = drv.discover()
-    drv.observe(targets)
-    bump(fake_root, "proc/diskstats", "vda", {3: 100, 5: 8000})
-    clock.now += 1.0
-    drv.observe(targets)  # 100 reads/s of 40 KiB: random faults at a large readahead
+    # 100 reads/s of 40 KiB: random faults at a large readahead
+    drv, targets = ticked(fake_root, clock, 100, 8000)
     assert drv.changed(targets, reset=True, wrote=["vda"]) is None
     for _ in range(3):  # the write to 4 KiB made it 10000 reads/s: no change of workload
         bump(fake_root, "proc/diskstats", "vda", {3: 2500, 5: 20000})

@@ -148,7 +148,11 @@ class PerfSource:
             if leader < 0:
                 leader = fd
                 self._leaders.append(fd)
-                self._maps.append(mmap.mmap(fd, (1 + self.data_pages) * page))
+                try:
+                    self._maps.append(mmap.mmap(fd, (1 + self.data_pages) * page))
+                except OSError as err:  # e.g. EPERM: perf_event_mlock_kb used up
+                    raise PerfError(f"perf ring buffer on cpu {cpu}: "
+                                    f"{os.strerror(err.errno or 0)}") from err
                 self._poll.register(fd, select.POLLIN)
             else:
                 self._ioctl(fd, _SET_OUTPUT, leader)

@@ -269,22 +269,6 @@ def merge_capped(streams: Sequence[Iterator[Event]], limit: int) -> list[Event]:
     heads = [(e, s) for e, s in ((next(s, None), s) for s in streams) if e is not None]
     out: list[Event] = []
     append, used = out.append, 0
-    if len(heads) == 2:  # two CPUs, the usual case: the heads compared inline
-        (a, sa), (b, sb) = heads
-        while a is not None and b is not None:
-            if a[0] <= b[0]:  # a tie goes to the lower CPU
-                used += a[3]
-                if used > limit:
-                    return out
-                append(a)
-                a = next(sa, None)
-            else:
-                used += b[3]
-                if used > limit:
-                    return out
-                append(b)
-                b = next(sb, None)
-        heads = [(a, sa)] if a is not None else [(b, sb)]
     while len(heads) > 1:
         i = 0
         for j in range(1, len(heads)):

@@ -7,7 +7,6 @@ the traced workload even between windows.
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 import time
@@ -17,8 +16,6 @@ from pathlib import Path
 from .errors import MltuneError
 from .ringbuf import Decoder, Event, check_header_page, decode
 from .sysfs import Root, translate
-
-log = logging.getLogger(__name__)
 
 EVENTS = (
     "filemap/mm_filemap_get_pages",
@@ -65,17 +62,8 @@ class TracefsSource:
         self._page = 4096  # bytes per ring-buffer page (buffer_subbuf_size_kb)
 
     def open(self) -> None:
-        """Set up the instance; on failure, undo what was done (instance, fds)."""
-        try:
-            self._setup()
-        except BaseException:
-            try:
-                self.close()
-            except MltuneError as err:  # the setup error is the one to report
-                log.warning("tracefs instance not fully removed: %s", err)
-            raise
-
-    def _setup(self) -> None:
+        """Set up the instance. On failure :meth:`close` undoes what was done (the sampler
+        calls it: :meth:`mltune.tracing.TraceSampler.open`)."""
         check_header_page(self.root.read(f"{TRACEFS}/events/header_page"))
         remove_stale_instances(self.root)
         _dir_op(os.makedirs, self.root.path(self.instance), exist_ok=True)

@@ -297,7 +297,7 @@ class TraceSampler:
             source = PerfSource(formats, table, filt, cpus)
             source.open()
             return source
-        except PerfError as err:
+        except MltuneError as err:  # PerfError, or no list of online CPUs
             if self.want == "perf":
                 raise
             self.why_not_perf = str(err)
