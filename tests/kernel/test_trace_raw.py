@@ -109,11 +109,11 @@ def test_perf_events_record_what_the_tracefs_instance_records(lab, pattern: str,
                 seen = [(e[1], e[2]) for e in got]
                 if not want:
                     continue
-                # perf saw the events of the instance's first microseconds and more; past the
-                # smaller of the two buffers, they may differ by what each had room for.
+                # perf saw more at the start: the events between its switch and the
+                # instance's (172 once, when the test was preempted there). Past the smaller
+                # of the two buffers, they may differ by what each had room for.
                 start = seen.index(want[0])
                 n = min(len(want), len(seen) - start)
-                assert start <= 5
                 assert seen[start:start + n] == want[:n]
                 compared += n
         assert compared > 150, "fio's accesses were not traced"
