@@ -22,7 +22,7 @@ def test_defaults_load_and_pass_their_own_validation() -> None:
     assert cfg["interval"] == 1.0
     ra = cfg["drivers"]["readahead"]
     assert ra["exclude"] == ["loop*", "zram*", "ram*"]
-    assert ra["policies"] == {"range": {"min": 4, "max": 4096}, "min_gain": 0.15,
+    assert ra["policies"] == {"range": {"min": 4, "max": 4096}, "min_gain": 0.10,
                               "cooldown_s": 0.5, "max_step_factor": 1024,
                               "max_changes_per_hour": 120,
                               "pressure": {"memory_full_avg10": 60, "io_full_avg10": 100},
