@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import mmap
 import struct
+import subprocess
 import time
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mltune import perf
+from mltune import perf, tracefs
+from mltune.errors import MltuneError
 from mltune.perf import PerfError, PerfSource, online_cpus
 from mltune.ringbuf import decode
 from mltune.tracing import TEXT_LIMIT, TraceSampler
@@ -118,3 +120,24 @@ def test_a_window_ends_early_once_a_buffer_holds_enough() -> None:
     t0 = time.monotonic()
     src.wait(30)
     assert time.monotonic() - t0 < 10
+
+
+# -- formats read in a private mount namespace (mltune.tracefs.private_formats) ---------
+
+
+def _ran(stdout: bytes, rc: int = 0, stderr: bytes = b"") -> object:
+    return lambda *a, **kw: subprocess.CompletedProcess(a, rc, stdout, stderr)
+
+
+def test_private_formats_splits_the_files_at_nul(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tracefs.subprocess, "run", _ran(b"name: a\n\0name: b\n\0"))
+    assert tracefs.private_formats(("x/a", "x/b")) == ["name: a\n", "name: b\n"]
+
+
+def test_private_formats_names_why_it_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tracefs.subprocess, "run", _ran(
+        b"name: a\n\0", 1, b"cat: /sys/kernel/tracing/events/x/b/format: No such file\n"))
+    with pytest.raises(MltuneError) as info:
+        tracefs.private_formats(("x/a", "x/b"))
+    assert str(info.value) == ("cannot read tracepoint formats in a private mount: "
+                               "cat: /sys/kernel/tracing/events/x/b/format: No such file")

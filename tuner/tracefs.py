@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .errors import MltuneError
@@ -40,6 +40,27 @@ def mount(root: Root) -> bool:
 
 def unmount(root: Root) -> None:
     subprocess.run(["umount", str(root.path(TRACEFS))], check=False)
+
+
+def private_formats(events: Sequence[str] = EVENTS) -> list[str]:
+    """The events' ``format`` files, read from a tracefs mounted in a private mount
+    namespace of a child process (util-linux ``unshare``), so the host's mount table never
+    changes. Perf events need only the ids and formats; mounting tracefs on the host for
+    them raced between two agents starting at once (one unmounted while the other read).
+    The running kernel only: a ``--root`` tree has its own files."""
+    script = ('mount -t tracefs nodev "$0" || exit 1; for e; do cat "$0/events/$e/format" '
+              "|| exit 1; printf '\\0'; done")
+    try:
+        done = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                               script, f"/{TRACEFS}", *events],
+                              capture_output=True, check=False, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise MltuneError(f"cannot read tracepoint formats in a private mount: {err}") from err
+    texts = done.stdout.decode("ascii", "replace").split("\0")[:-1]
+    if done.returncode != 0 or len(texts) != len(events):
+        why = done.stderr.decode("ascii", "replace").strip().splitlines()[-1:] or ["no output"]
+        raise MltuneError(f"cannot read tracepoint formats in a private mount: {why[0]}")
+    return texts
 
 
 class TracefsSource:

@@ -42,7 +42,7 @@ from .ringbuf import (
     parse_format,
 )
 from .sysfs import Root
-from .tracefs import EVENTS, TRACEFS, TracefsSource, mount, unmount
+from .tracefs import EVENTS, TRACEFS, TracefsSource, mount, private_formats, unmount
 
 log = logging.getLogger(__name__)
 
@@ -218,12 +218,14 @@ class _Acc:
 class TraceSampler:
     """Samples the page-cache events of some devices, one short window per tick.
 
-    ``open()`` mounts tracefs if needed, reads the events' formats, and sets up the events
-    as perf events (:mod:`mltune.perf`), or, where those cannot be used, as a private
-    tracefs instance (:mod:`mltune.tracefs`), both filtered in the kernel on the target
-    devices. ``source`` forces one ("perf" or "tracefs"); perf needs the running kernel, so
-    under a ``--root`` other than ``/`` the instance is used. tracefs is unmounted again
-    once perf events are open, if this sampler mounted it.
+    ``open()`` reads the events' formats and sets up the events as perf events
+    (:mod:`mltune.perf`), or, where those cannot be used, as a private tracefs instance
+    (:mod:`mltune.tracefs`), both filtered in the kernel on the target devices. ``source``
+    forces one ("perf" or "tracefs"); perf needs the running kernel, so under a ``--root``
+    other than ``/`` the instance is used. Where tracefs is not mounted, perf reads the
+    formats from a tracefs mounted in a child's private mount namespace: the host's mounts
+    never change. The instance needs tracefs mounted on the host: mounted if needed, and
+    unmounted by ``close()``.
     """
 
     def __init__(self, root: Root, devices: dict[str, list[tuple[int, int]]],
@@ -269,6 +271,22 @@ class TraceSampler:
             raise
 
     def _setup(self) -> None:
+        filt = " || ".join(f"s_dev == {kernel_dev(*d)}"
+                           for nums in self.devices.values() for d in nums)
+        filt = filt or "s_dev == 0"  # no device: nothing ("0" would clear the filter)
+        tried = False  # perf events, with formats read in a private mount
+        if self.want != "tracefs" and self._running_kernel() \
+                and not self.root.exists(f"{TRACEFS}/events"):
+            # Perf events need only the formats: read them without mounting on the host.
+            try:
+                formats = [parse_format(t) for t in private_formats(EVENTS)]
+            except MltuneError as err:
+                log.info("%s; mounting tracefs to read them", err)
+            else:
+                tried = True
+                self.source = self._perf(formats, decoders(formats), filt)
+                if self.source is not None:
+                    return
         self._mounted = mount(self.root)
         for ev in EVENTS:
             if not self.root.exists(f"{TRACEFS}/events/{ev}"):
@@ -276,10 +294,7 @@ class TraceSampler:
         formats = [parse_format(self.root.read(f"{TRACEFS}/events/{ev}/format"))
                    for ev in EVENTS]
         table = decoders(formats)
-        filt = " || ".join(f"s_dev == {kernel_dev(*d)}"
-                           for nums in self.devices.values() for d in nums)
-        filt = filt or "s_dev == 0"  # no device: nothing ("0" would clear the filter)
-        if self.want != "tracefs":
+        if self.want != "tracefs" and not tried:
             self.source = self._perf(formats, table, filt)
         if self.source is None:
             self.source = TracefsSource(self.root, table, filt, self.buffer_kb)
@@ -288,10 +303,13 @@ class TraceSampler:
             self._mounted = False
             unmount(self.root)
 
+    def _running_kernel(self) -> bool:
+        return self.root.root.resolve() == Path("/")
+
     def _perf(self, formats: list[EventFormat], table: dict[int, Decoder],
               filt: str) -> PerfSource | None:
         try:
-            if self.root.root.resolve() != Path("/"):
+            if not self._running_kernel():
                 raise PerfError(f"--root {self.root.root} is not the running kernel's")
             cpus = online_cpus(self.root.read("sys/devices/system/cpu/online"))
             source = PerfSource(formats, table, filt, cpus)
