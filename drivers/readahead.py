@@ -139,7 +139,8 @@ class ReadaheadDriver:
     # -- observation -------------------------------------------------------------------
     def observe(self, targets: Sequence[Target]) -> dict[str, Observation]:
         now = time.monotonic()
-        disks = parse_diskstats(self._proc["diskstats"].read().decode("ascii", "replace"))
+        names = {t.name for t in targets}
+        disks = parse_diskstats(self._proc["diskstats"].read().decode("ascii", "replace"), names)
         vm = {k.decode(): int(v) for k, v in _VMSTAT.findall(self._proc["vmstat"].read())}
         system = self._system_features(now, vm)
         traced = self._sample([t.name for t in targets])
@@ -166,7 +167,7 @@ class ReadaheadDriver:
             window = self._sampler.slept if self._sampler else 0.0
             reads = feats["rd_iops"]
             active = (not math.isnan(reads) and reads > 0) or bool(stats and stats.accesses)
-            out[t.name] = Observation(t.name, time.time(), feats, source, window, active)
+            out[t.name] = Observation(t.name, time.time(), feats, source, window, active, ra_kb)
         return out
 
     def _system_features(self, now: float, vm: dict[str, int]) -> dict[str, float]:
@@ -253,7 +254,8 @@ class ReadaheadDriver:
         the tick wrote (``wrote``), whose rates move because of that write, it is the first
         look after the tick instead."""
         now = time.monotonic()
-        disks = parse_diskstats(self._proc["diskstats"].read().decode("ascii", "replace"))
+        disks = parse_diskstats(self._proc["diskstats"].read().decode("ascii", "replace"),
+                                {t.name for t in targets})
         if reset:
             self._watch_ref = {n: r for n, r in self._observed.items() if n not in wrote}
             self._watch_last = {}

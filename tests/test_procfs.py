@@ -20,6 +20,13 @@ def test_diskstats_has_every_block_device_including_unbound_loops() -> None:
     assert disks["loop2"] == DiskStat(0, 0, 0, 0, 0)
 
 
+def test_diskstats_of_the_targets_only_are_the_same_lines() -> None:
+    full = parse_diskstats(_text("diskstats"))
+    assert parse_diskstats(_text("diskstats"), {"vda", "loop2", "sdz"}) == \
+        {"vda": full["vda"], "loop2": full["loop2"]}
+    assert parse_diskstats(_text("diskstats"), ()) == {}
+
+
 def test_diskstats_read_side_fields_and_io_ticks() -> None:
     # 254 0 vda 2508936 81636 342095754 450647 36695 8155 42550008 15027 1 178092 ...
     vda = parse_diskstats(_text("diskstats"))["vda"]

@@ -218,7 +218,7 @@ class Agent:
         self._save_state()
 
     def _decide(self, target: Target, o: Observation) -> Decision:
-        current = self.driver.current(target)
+        current = self.driver.current(target) if o.current is None else o.current
         self._check_outside_write(target, current)
         state = self._mode(target)
         feats = {k: (None if math.isnan(v) else round(v, 4)) for k, v in o.features.items()}
