@@ -13,7 +13,6 @@ from __future__ import annotations
 import fnmatch
 import logging
 import math
-import re
 import reprlib
 import time
 from collections.abc import Collection, Sequence
@@ -21,7 +20,7 @@ from collections.abc import Collection, Sequence
 from mltune.driver import Availability, Change, Observation, Target
 from mltune.errors import MltuneError, Unparsable, WriteMismatch
 from mltune.kept import KeptFile, read_once
-from mltune.procfs import DiskStat, parse_diskstats, parse_pressure, parse_u64
+from mltune.procfs import DiskStat, find_counters, parse_diskstats, parse_pressure, parse_u64
 from mltune.sysfs import Root
 from mltune.tracing import TraceSampler, TraceStats
 
@@ -57,13 +56,10 @@ WATCH_JUMP = 4.0
 WATCH_FACTOR = 2.0
 WATCH_FLOOR_IOPS = 20.0
 WATCH_FLOOR_KIBS = 1024.0
-# The few /proc/vmstat and /proc/meminfo counters the features use, found in one pass each:
+# The few /proc/vmstat and /proc/meminfo counters the features use (procfs.find_counters):
 # building the whole ~230-entry dict every tick cost more than reading the files.
-# At most 20 digits (a u64): a garbled file can neither make int() raise (it refuses
-# beyond 4300 digits) nor overflow the rate arithmetic.
-_VMSTAT = re.compile(rb"^(pgmajfault|pgpgin|workingset_refault_file) (\d{1,20})$",
-                     re.MULTILINE)
-_MEMINFO = re.compile(rb"^(MemTotal|MemAvailable): +(\d{1,20}) kB$", re.MULTILINE)
+_VMSTAT = (b"pgmajfault", b"pgpgin", b"workingset_refault_file")
+_MEMINFO = (b"MemTotal:", b"MemAvailable:")
 
 
 class ReadaheadDriver:
@@ -141,7 +137,7 @@ class ReadaheadDriver:
         now = time.monotonic()
         names = {t.name for t in targets}
         disks = parse_diskstats(self._proc["diskstats"].read().decode("ascii", "replace"), names)
-        vm = {k.decode(): int(v) for k, v in _VMSTAT.findall(self._proc["vmstat"].read())}
+        vm = find_counters(self._proc["vmstat"].read(), _VMSTAT)
         system = self._system_features(now, vm)
         traced = self._sample([t.name for t in targets])
         prev = self._prev
@@ -181,7 +177,7 @@ class ReadaheadDriver:
             feats["refault_s"] = (vm.get(refault, 0) - old.get(refault, 0)) / dt
         io = parse_pressure(self._proc["pressure/io"].read().decode("ascii", "replace"))
         mem = parse_pressure(self._proc["pressure/memory"].read().decode("ascii", "replace"))
-        meminfo = {k.decode(): int(v) for k, v in _MEMINFO.findall(self._proc["meminfo"].read())}
+        meminfo = find_counters(self._proc["meminfo"].read(), _MEMINFO, spaces=True, unit=b" kB")
         total = meminfo.get("MemTotal", 0)
         feats["psi_io_some"] = io.get("some_avg10", NAN)
         feats["psi_mem_some"] = mem.get("some_avg10", NAN)

@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from mltune.procfs import DiskStat, parse_diskstats, parse_keyvalue, parse_pressure, parse_u64
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from mltune.procfs import (
+    DiskStat,
+    find_counters,
+    parse_diskstats,
+    parse_keyvalue,
+    parse_pressure,
+    parse_u64,
+)
 
 from tests.conftest import LINUX_618, short_id
 
@@ -127,3 +138,30 @@ def test_pressure_garbled_average_is_unknown(avg: str) -> None:
 ], ids=short_id)
 def test_u64_takes_only_what_the_kernel_prints(text: str, value: int | None) -> None:
     assert parse_u64(text) == value
+
+
+# find_counters must give what the regex it replaced gave, on any text.
+_VM_RE = re.compile(rb"^(pgmajfault|pgpgin|workingset_refault_file) (\d{1,20})$", re.MULTILINE)
+_MI_RE = re.compile(rb"^(MemTotal|MemAvailable): +(\d{1,20}) kB$", re.MULTILINE)
+_PIECES = st.sampled_from([b"pgmajfault", b"pgpgin", b"workingset_refault_file", b"pgpgout",
+                           b"MemTotal:", b"MemAvailable:", b"Mem", b" ", b"  ", b"\n", b"\r",
+                           b" kB", b"kB", b"0", b"12", b"9" * 20, b"1" * 21, b"-3", b"\xb2",
+                           b"x", b":"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_PIECES, max_size=40).map(b"".join))
+def test_find_counters_is_the_regex_it_replaced(text: bytes) -> None:
+    want_vm = {k.decode(): int(v) for k, v in _VM_RE.findall(text)}
+    want_mi = {k.decode(): int(v) for k, v in _MI_RE.findall(text)}
+    assert find_counters(text, (b"pgmajfault", b"pgpgin", b"workingset_refault_file")) == want_vm
+    assert find_counters(text, (b"MemTotal:", b"MemAvailable:"), spaces=True,
+                         unit=b" kB") == want_mi
+
+
+def test_find_counters_on_the_captured_files() -> None:
+    vm, mi = (PROC / "vmstat").read_bytes(), (PROC / "meminfo").read_bytes()
+    assert find_counters(vm, (b"pgmajfault", b"pgpgin", b"workingset_refault_file")) == \
+        {k.decode(): int(v) for k, v in _VM_RE.findall(vm)}
+    got = find_counters(mi, (b"MemTotal:", b"MemAvailable:"), spaces=True, unit=b" kB")
+    assert got == {"MemTotal": 24684084, "MemAvailable": 24349480}

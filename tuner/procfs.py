@@ -4,7 +4,7 @@ them captures from real kernels."""
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import NamedTuple
 
 
@@ -44,6 +44,40 @@ def parse_diskstats(text: str, only: Collection[str] | None = None) -> dict[str,
         nums = [n for n in (parse_u64(f[i]) for i in (3, 4, 5, 6, 12)) if n is not None]
         if len(nums) == 5:
             out[f[2]] = DiskStat(*nums)
+    return out
+
+
+def find_counters(text: bytes, keys: Sequence[bytes], spaces: bool = False,
+                  unit: bytes = b"") -> dict[str, int]:
+    """The lines ``<key> <value><unit>`` of a /proc file (``spaces``: one or more spaces
+    between key and value, else exactly one), for a few keys, the last such line of each:
+    what ``re.findall(rb"^(key1|key2) (\\d{1,20})$", text, re.MULTILINE)`` into a dict gives.
+    /proc/vmstat has ~180 lines and the features use 3 of them: a regex over every line cost
+    ~35 us a tick, searching each key from the end ~1 us. Values are u64 (see parse_u64)."""
+    out: dict[str, int] = {}
+    size = len(text)
+    for key in keys:
+        end = size
+        while (i := text.rfind(key, 0, end)) >= 0:
+            end = i + len(key) - 1  # next: an occurrence starting before this one
+            if i and text[i - 1] != 10:  # not at the start of a line
+                continue
+            j = i + len(key)
+            if j >= size or text[j] != 32:
+                continue
+            j += 1
+            while spaces and j < size and text[j] == 32:
+                j += 1
+            nl = text.find(b"\n", j)
+            stop = size if nl < 0 else nl
+            if unit:
+                if not text.startswith(unit, stop - len(unit), stop):
+                    continue
+                stop -= len(unit)
+            value = text[j:stop]
+            if 0 < len(value) <= 20 and value.isdigit():  # bytes.isdigit(): ASCII only
+                out[key.decode().rstrip(":")] = int(value)
+                break
     return out
 
 
