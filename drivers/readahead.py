@@ -19,7 +19,7 @@ from collections.abc import Collection, Sequence
 
 from mltune.driver import Availability, Change, Observation, Target
 from mltune.errors import MltuneError, Unparsable, WriteMismatch
-from mltune.kept import KeptFile, read_once
+from mltune.kept import KeptAttr, KeptFile, read_once
 from mltune.procfs import DiskStat, find_counters, parse_diskstats, parse_pressure, parse_u64
 from mltune.sysfs import Root
 from mltune.tracing import TraceSampler, TraceStats
@@ -94,6 +94,7 @@ class ReadaheadDriver:
         self._proc = {name: KeptFile(root, f"proc/{name}", missing_ok=name.startswith("pressure"))
                       for name in ("diskstats", "vmstat", "meminfo", "pressure/io",
                                    "pressure/memory")}
+        self._knobs: dict[str, KeptAttr] = {}  # target path → its knob, read every tick
 
     # -- discovery ---------------------------------------------------------------------
     def _all_devices(self) -> list[str]:
@@ -147,7 +148,7 @@ class ReadaheadDriver:
             if t.name not in disks:
                 continue  # removed device: the loop notices the missing observation
             try:
-                ra_kb = self.current(t)
+                ra_kb = self._current_kept(t)
             except Unparsable:
                 continue  # a garbled knob blinds this target only; the loop reports it
             feats = dict(system)
@@ -279,12 +280,21 @@ class ReadaheadDriver:
 
     # -- values ------------------------------------------------------------------------
     def current(self, target: Target) -> int:
-        text = read_once(self.root, target.path, owner=target.owner)
-        value = parse_u64(text)
-        if value is None:
-            # repr: the message stays one line whatever the file holds.
-            raise Unparsable(f"/{target.path}: not an unsigned integer: {reprlib.repr(text)}")
-        return value
+        return _knob_value(target, read_once(self.root, target.path, owner=target.owner))
+
+    def _current_kept(self, target: Target) -> int:
+        """:meth:`current` through a kept descriptor (:class:`mltune.kept.KeptAttr`)."""
+        knob = self._knobs.get(target.path)
+        if knob is None:
+            if len(self._knobs) > 64:  # targets come and go: stay bounded
+                self._close_knobs()
+            knob = self._knobs[target.path] = KeptAttr(self.root, target.path, target.owner)
+        return _knob_value(target, knob.read())
+
+    def _close_knobs(self) -> None:
+        for knob in self._knobs.values():
+            knob.close()
+        self._knobs = {}
 
     def candidates(self, target: Target) -> tuple[int, ...]:
         return CANDIDATES
@@ -330,8 +340,17 @@ class ReadaheadDriver:
 
     def close(self) -> None:
         self._close_sampler()
+        self._close_knobs()
         for f in self._proc.values():
             f.close()
+
+
+def _knob_value(target: Target, text: str) -> int:
+    value = parse_u64(text)
+    if value is None:
+        # repr: the message stays one line whatever the file holds.
+        raise Unparsable(f"/{target.path}: not an unsigned integer: {reprlib.repr(text)}")
+    return value
 
 
 def _disk_features(cur: DiskStat, old: DiskStat | None, dt: float) -> dict[str, float]:
