@@ -29,10 +29,10 @@ import platform
 import select
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from .errors import MltuneError
-from .ringbuf import Decoder, Event, EventFormat, cap, line_len
+from .ringbuf import Decoder, Event, EventFormat, line_len, merge_capped
 
 # perf_event_open(2) is not in Python's os module. Only architectures with the generic
 # ioctl encoding and little-endian records (what the decoders read) are listed.
@@ -218,27 +218,14 @@ class PerfSource:
         return self._decode(self.drain(), limit)
 
     def _decode(self, bufs: Sequence[bytes], limit: int) -> list[Event]:
-        """Each CPU's records decoded up to its first event past ``limit`` (no CPU brings
-        more lines than that), then merged and capped (:func:`mltune.ringbuf.cap`), as
-        :func:`mltune.ringbuf.decode` does for tracefs pages. Usually one CPU holds the
-        window (the sampled reader's), and a plain loop over its records costs ~40 % less
-        than resuming a generator per event; merging generators lazily (decoding only as
-        far as the merged order goes) decodes fewer events only when several CPUs each
-        bring more than half of the text."""
-        per_cpu, over = [], []
-        for buf in bufs:
-            events, used = self._records(buf, limit)
-            per_cpu.append(events)
-            over.append(used > limit)
-        return cap(per_cpu, over, limit)
+        """Each CPU's records, decoded only as far as the merged order takes them
+        (:func:`mltune.ringbuf.merge_capped`): decoding every CPU up to ``limit`` on its
+        own, then merging, decoded about half as many events again as were kept."""
+        return merge_capped([self._records(buf) for buf in bufs], limit)
 
-    def _records(self, buf: bytes, limit: float = math.inf) -> tuple[list[Event], int]:
-        """The events of one CPU's records, in order, up to anything malformed and up to
-        the first whose line takes the text past ``limit`` bytes (included); and the bytes
-        of text of the events returned."""
+    def _records(self, buf: bytes) -> Iterator[Event]:
+        """The events of one CPU's records, in order, up to anything malformed."""
         pos, end, get = 0, len(buf), self.table.get
-        out: list[Event] = []
-        append, used = out.append, 0
         while pos + 8 <= end:
             kind, _, size = _HEADER(buf, pos)
             if size < 8 or pos + size > end:
@@ -252,15 +239,10 @@ class PerfSource:
                         v = unpack(buf, pos + 20)
                     except struct.error:  # cut short: the buffer ends inside the record
                         break
-                    n = line_len(name, ts, v, fixed)
-                    append((ts, name, v, n))
-                    used += n
-                    if used > limit:
-                        break
+                    yield ts, name, v, line_len(name, ts, v, fixed)
             elif kind == _RECORD_LOST and size >= 24:
                 self.lost += _U64.unpack_from(buf, pos + 16)[0]
             pos += size
-        return out, used
 
     def close(self) -> None:
         for m in self._maps:

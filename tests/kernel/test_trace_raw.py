@@ -104,7 +104,7 @@ def test_perf_events_record_what_the_tracefs_instance_records(lab, pattern: str,
             p.switch(False)
             per_cpu = [decode([pages], t.table, 1 << 30) for pages in t.drain()]
             for cpu, buf in zip(p.cpus, p.drain(), strict=True):
-                got, _ = p._records(buf)  # all of this CPU's events, no text limit
+                got = list(p._records(buf))  # all of this CPU's events, no text limit
                 want = [(e[1], e[2]) for e in per_cpu[cpu]]
                 seen = [(e[1], e[2]) for e in got]
                 if not want:
