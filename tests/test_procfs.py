@@ -165,3 +165,29 @@ def test_find_counters_on_the_captured_files() -> None:
         {k.decode(): int(v) for k, v in _VM_RE.findall(vm)}
     got = find_counters(mi, (b"MemTotal:", b"MemAvailable:"), spaces=True, unit=b" kB")
     assert got == {"MemTotal": 24684084, "MemAvailable": 24349480}
+
+
+_AVG_RE = re.compile(r"[0-9]{1,20}(?:\.[0-9]{1,20})?")  # what parse_pressure used to match
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(["some", "full", " ", "\n", "avg10=", "avg60=", "total=", "=",
+                                 "0", "1", "12.34", ".", "9" * 20, "１", "²", "nan", "1e3",
+                                 "-", "x"]), max_size=30).map("".join))
+def test_pressure_averages_are_what_the_regex_took(text: str) -> None:
+    want: dict[str, float] = {}
+    for line in text.splitlines():
+        f = line.split()
+        for kv in f[1:]:
+            k, _, v = kv.partition("=")
+            if k in ("avg10", "avg60") and _AVG_RE.fullmatch(v):
+                want[f"{f[0]}_{k}"] = float(v)
+    assert parse_pressure(text) == want
+
+
+@pytest.mark.parametrize("avg", ["1.", ".5", "1.2.3", "１", "²", "9" * 20, "9" * 21,
+                                 "1." + "2" * 20, "1." + "2" * 21, "", "0.00", "12.3",
+                                 "1e3", "nan", "+1", " 1"])
+def test_pressure_average_edge_cases_are_what_the_regex_took(avg: str) -> None:
+    got = parse_pressure(f"some avg10={avg} avg60=1.00 avg300=0.00 total=1\n")
+    assert ("some_avg10" in got) == bool(_AVG_RE.fullmatch(avg))
