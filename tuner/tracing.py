@@ -255,7 +255,6 @@ class TraceSampler:
         self.why_not_perf = ""  # why the instance is used instead of perf events
         self._mounted = False
         self._by_dev = {d: name for name, nums in devices.items() for d in nums}
-        self._by_sdev = {kernel_dev(*d): name for d, name in self._by_dev.items()}
         self.windows = 0  # windows recorded by the last sample()
         self.slept = 0.0  # wall time the last sample() slept: not the agent's cost
 
@@ -323,13 +322,18 @@ class TraceSampler:
         pause between requests (fio between its jobs, servers between clients), and one
         empty window should not read as "idle"."""
         self.slept = 0.0
-        events = self._record(self.window_s)
+        out = self._stats(self._record(self.window_s))
         self.windows = 1
-        if not self._busy(events):
+        # Counted on the statistics (a target's busiest device), not on the events first:
+        # one pass over the events less when the window was busy.
+        if sum(s.accesses for s in out.values()) < SPARSE_ACCESSES:
             # Slow random readers (1 k faults/s spread over many files) show one access per
             # file in a short window, which says nothing about their pattern: look longer.
-            events = self._record(self.window_s * SPARSE_FACTOR)
+            out = self._stats(self._record(self.window_s * SPARSE_FACTOR))
             self.windows = 1 + SPARSE_FACTOR
+        return out
+
+    def _stats(self, events: Sequence[Event]) -> dict[str, TraceStats]:
         out: dict[str, TraceStats] = {}
         for d, s in summarize(events).items():
             name = self._by_dev.get(d)
@@ -349,26 +353,6 @@ class TraceSampler:
         self.slept += time.perf_counter() - t0
         source.switch(False)
         return source.events(self.read_limit)
-
-    def _busy(self, events: Sequence[Event]) -> bool:
-        """Whether the targets were accessed SPARSE_ACCESSES times in a window, counted as
-        :meth:`sample` keeps them (the busiest device of each target), without computing
-        the statistics; stops counting once they were."""
-        counts: dict[int, int] = {}
-        busiest: dict[str, int] = {}
-        total = 0
-        names = self._by_sdev
-        for e in events:
-            if e[1] in (GET_PAGES, FAULT):
-                dev = e[2][DEV]
-                n = counts[dev] = counts.get(dev, 0) + 1
-                name = names.get(dev)
-                if name is not None and n > busiest.get(name, 0):
-                    total += n - busiest.get(name, 0)
-                    busiest[name] = n
-                    if total >= SPARSE_ACCESSES:
-                        return True
-        return False
 
     def close(self) -> None:
         source, self.source = self.source, None
