@@ -13,15 +13,14 @@ from __future__ import annotations
 import fnmatch
 import logging
 import math
-import re
 import reprlib
 import time
 from collections.abc import Collection, Sequence
 
 from mltune.driver import Availability, Change, Observation, Target
 from mltune.errors import MltuneError, Unparsable, WriteMismatch
-from mltune.kept import KeptFile, read_once
-from mltune.procfs import DiskStat, parse_diskstats, parse_pressure, parse_u64
+from mltune.kept import KeptAttr, KeptFile, read_once
+from mltune.procfs import DiskStat, find_counters, parse_diskstats, parse_pressure, parse_u64
 from mltune.sysfs import Root
 from mltune.tracing import TraceSampler, TraceStats
 
@@ -57,13 +56,10 @@ WATCH_JUMP = 4.0
 WATCH_FACTOR = 2.0
 WATCH_FLOOR_IOPS = 20.0
 WATCH_FLOOR_KIBS = 1024.0
-# The few /proc/vmstat and /proc/meminfo counters the features use, found in one pass each:
+# The few /proc/vmstat and /proc/meminfo counters the features use (procfs.find_counters):
 # building the whole ~230-entry dict every tick cost more than reading the files.
-# At most 20 digits (a u64): a garbled file can neither make int() raise (it refuses
-# beyond 4300 digits) nor overflow the rate arithmetic.
-_VMSTAT = re.compile(rb"^(pgmajfault|pgpgin|workingset_refault_file) (\d{1,20})$",
-                     re.MULTILINE)
-_MEMINFO = re.compile(rb"^(MemTotal|MemAvailable): +(\d{1,20}) kB$", re.MULTILINE)
+_VMSTAT = (b"pgmajfault", b"pgpgin", b"workingset_refault_file")
+_MEMINFO = (b"MemTotal:", b"MemAvailable:")
 
 
 class ReadaheadDriver:
@@ -98,6 +94,7 @@ class ReadaheadDriver:
         self._proc = {name: KeptFile(root, f"proc/{name}", missing_ok=name.startswith("pressure"))
                       for name in ("diskstats", "vmstat", "meminfo", "pressure/io",
                                    "pressure/memory")}
+        self._knobs: dict[str, KeptAttr] = {}  # target path → its knob, read every tick
 
     # -- discovery ---------------------------------------------------------------------
     def _all_devices(self) -> list[str]:
@@ -139,8 +136,9 @@ class ReadaheadDriver:
     # -- observation -------------------------------------------------------------------
     def observe(self, targets: Sequence[Target]) -> dict[str, Observation]:
         now = time.monotonic()
-        disks = parse_diskstats(self._proc["diskstats"].read().decode("ascii", "replace"))
-        vm = {k.decode(): int(v) for k, v in _VMSTAT.findall(self._proc["vmstat"].read())}
+        names = {t.name for t in targets}
+        disks = parse_diskstats(self._proc["diskstats"].read().decode("ascii", "replace"), names)
+        vm = find_counters(self._proc["vmstat"].read(), _VMSTAT)
         system = self._system_features(now, vm)
         traced = self._sample([t.name for t in targets])
         prev = self._prev
@@ -150,7 +148,7 @@ class ReadaheadDriver:
             if t.name not in disks:
                 continue  # removed device: the loop notices the missing observation
             try:
-                ra_kb = self.current(t)
+                ra_kb = self._current_kept(t)
             except Unparsable:
                 continue  # a garbled knob blinds this target only; the loop reports it
             feats = dict(system)
@@ -166,7 +164,7 @@ class ReadaheadDriver:
             window = self._sampler.slept if self._sampler else 0.0
             reads = feats["rd_iops"]
             active = (not math.isnan(reads) and reads > 0) or bool(stats and stats.accesses)
-            out[t.name] = Observation(t.name, time.time(), feats, source, window, active)
+            out[t.name] = Observation(t.name, time.time(), feats, source, window, active, ra_kb)
         return out
 
     def _system_features(self, now: float, vm: dict[str, int]) -> dict[str, float]:
@@ -180,7 +178,7 @@ class ReadaheadDriver:
             feats["refault_s"] = (vm.get(refault, 0) - old.get(refault, 0)) / dt
         io = parse_pressure(self._proc["pressure/io"].read().decode("ascii", "replace"))
         mem = parse_pressure(self._proc["pressure/memory"].read().decode("ascii", "replace"))
-        meminfo = {k.decode(): int(v) for k, v in _MEMINFO.findall(self._proc["meminfo"].read())}
+        meminfo = find_counters(self._proc["meminfo"].read(), _MEMINFO, spaces=True, unit=b" kB")
         total = meminfo.get("MemTotal", 0)
         feats["psi_io_some"] = io.get("some_avg10", NAN)
         feats["psi_mem_some"] = mem.get("some_avg10", NAN)
@@ -253,7 +251,8 @@ class ReadaheadDriver:
         the tick wrote (``wrote``), whose rates move because of that write, it is the first
         look after the tick instead."""
         now = time.monotonic()
-        disks = parse_diskstats(self._proc["diskstats"].read().decode("ascii", "replace"))
+        disks = parse_diskstats(self._proc["diskstats"].read().decode("ascii", "replace"),
+                                {t.name for t in targets})
         if reset:
             self._watch_ref = {n: r for n, r in self._observed.items() if n not in wrote}
             self._watch_last = {}
@@ -281,12 +280,21 @@ class ReadaheadDriver:
 
     # -- values ------------------------------------------------------------------------
     def current(self, target: Target) -> int:
-        text = read_once(self.root, target.path, owner=target.owner)
-        value = parse_u64(text)
-        if value is None:
-            # repr: the message stays one line whatever the file holds.
-            raise Unparsable(f"/{target.path}: not an unsigned integer: {reprlib.repr(text)}")
-        return value
+        return _knob_value(target, read_once(self.root, target.path, owner=target.owner))
+
+    def _current_kept(self, target: Target) -> int:
+        """:meth:`current` through a kept descriptor (:class:`mltune.kept.KeptAttr`)."""
+        knob = self._knobs.get(target.path)
+        if knob is None:
+            if len(self._knobs) > 64:  # targets come and go: stay bounded
+                self._close_knobs()
+            knob = self._knobs[target.path] = KeptAttr(self.root, target.path, target.owner)
+        return _knob_value(target, knob.read())
+
+    def _close_knobs(self) -> None:
+        for knob in self._knobs.values():
+            knob.close()
+        self._knobs = {}
 
     def candidates(self, target: Target) -> tuple[int, ...]:
         return CANDIDATES
@@ -332,8 +340,17 @@ class ReadaheadDriver:
 
     def close(self) -> None:
         self._close_sampler()
+        self._close_knobs()
         for f in self._proc.values():
             f.close()
+
+
+def _knob_value(target: Target, text: str) -> int:
+    value = parse_u64(text)
+    if value is None:
+        # repr: the message stays one line whatever the file holds.
+        raise Unparsable(f"/{target.path}: not an unsigned integer: {reprlib.repr(text)}")
+    return value
 
 
 def _disk_features(cur: DiskStat, old: DiskStat | None, dt: float) -> dict[str, float]:

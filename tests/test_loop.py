@@ -8,6 +8,7 @@ import shutil
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -250,6 +251,21 @@ def test_shutdown_restores_originals_and_closes_the_driver(root: Root, state: Pa
     assert notes == ["restored fake/b /sys/fake/b/knob = 4", "restored fake/a /sys/fake/a/knob = 4"]
     assert root.read("sys/fake/a/knob") == root.read("sys/fake/b/knob") == "4"
     assert a.driver.closed
+
+
+def test_the_knob_read_while_observing_is_not_read_again(root: Root, state: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024), names=("a",))
+    drv = a.driver
+    observe = drv.observe
+    reads: list[str] = []
+    monkeypatch.setattr(drv, "current", lambda t: reads.append(t.name) or 4)
+    monkeypatch.setattr(drv, "observe", lambda targets: {
+        n: replace(o, current=4) for n, o in observe(targets).items()})
+    (d,) = a.tick()
+    assert d.current == 4 and d.written == "1024"
+    # One read while observing, one by plan() before the write: none by the loop between.
+    assert reads == ["a", "a"]
 
 
 def test_second_tick_keeps_the_value_it_set(root: Root, state: Path) -> None:

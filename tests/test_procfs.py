@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from mltune.procfs import DiskStat, parse_diskstats, parse_keyvalue, parse_pressure, parse_u64
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from mltune.procfs import (
+    DiskStat,
+    find_counters,
+    parse_diskstats,
+    parse_keyvalue,
+    parse_pressure,
+    parse_u64,
+)
 
 from tests.conftest import LINUX_618, short_id
 
@@ -18,6 +29,13 @@ def test_diskstats_has_every_block_device_including_unbound_loops() -> None:
     disks = parse_diskstats(_text("diskstats"))
     assert set(disks) == {*(f"loop{i}" for i in range(8)), "vda", "zram0"}
     assert disks["loop2"] == DiskStat(0, 0, 0, 0, 0)
+
+
+def test_diskstats_of_the_targets_only_are_the_same_lines() -> None:
+    full = parse_diskstats(_text("diskstats"))
+    assert parse_diskstats(_text("diskstats"), {"vda", "loop2", "sdz"}) == \
+        {"vda": full["vda"], "loop2": full["loop2"]}
+    assert parse_diskstats(_text("diskstats"), ()) == {}
 
 
 def test_diskstats_read_side_fields_and_io_ticks() -> None:
@@ -120,3 +138,56 @@ def test_pressure_garbled_average_is_unknown(avg: str) -> None:
 ], ids=short_id)
 def test_u64_takes_only_what_the_kernel_prints(text: str, value: int | None) -> None:
     assert parse_u64(text) == value
+
+
+# find_counters must give what the regex it replaced gave, on any text.
+_VM_RE = re.compile(rb"^(pgmajfault|pgpgin|workingset_refault_file) (\d{1,20})$", re.MULTILINE)
+_MI_RE = re.compile(rb"^(MemTotal|MemAvailable): +(\d{1,20}) kB$", re.MULTILINE)
+_PIECES = st.sampled_from([b"pgmajfault", b"pgpgin", b"workingset_refault_file", b"pgpgout",
+                           b"MemTotal:", b"MemAvailable:", b"Mem", b" ", b"  ", b"\n", b"\r",
+                           b" kB", b"kB", b"0", b"12", b"9" * 20, b"1" * 21, b"-3", b"\xb2",
+                           b"x", b":"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_PIECES, max_size=40).map(b"".join))
+def test_find_counters_is_the_regex_it_replaced(text: bytes) -> None:
+    want_vm = {k.decode(): int(v) for k, v in _VM_RE.findall(text)}
+    want_mi = {k.decode(): int(v) for k, v in _MI_RE.findall(text)}
+    assert find_counters(text, (b"pgmajfault", b"pgpgin", b"workingset_refault_file")) == want_vm
+    assert find_counters(text, (b"MemTotal:", b"MemAvailable:"), spaces=True,
+                         unit=b" kB") == want_mi
+
+
+def test_find_counters_on_the_captured_files() -> None:
+    vm, mi = (PROC / "vmstat").read_bytes(), (PROC / "meminfo").read_bytes()
+    assert find_counters(vm, (b"pgmajfault", b"pgpgin", b"workingset_refault_file")) == \
+        {k.decode(): int(v) for k, v in _VM_RE.findall(vm)}
+    got = find_counters(mi, (b"MemTotal:", b"MemAvailable:"), spaces=True, unit=b" kB")
+    assert got == {"MemTotal": 24684084, "MemAvailable": 24349480}
+
+
+_AVG_RE = re.compile(r"[0-9]{1,20}(?:\.[0-9]{1,20})?")  # what parse_pressure used to match
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(["some", "full", " ", "\n", "avg10=", "avg60=", "total=", "=",
+                                 "0", "1", "12.34", ".", "9" * 20, "１", "²", "nan", "1e3",
+                                 "-", "x"]), max_size=30).map("".join))
+def test_pressure_averages_are_what_the_regex_took(text: str) -> None:
+    want: dict[str, float] = {}
+    for line in text.splitlines():
+        f = line.split()
+        for kv in f[1:]:
+            k, _, v = kv.partition("=")
+            if k in ("avg10", "avg60") and _AVG_RE.fullmatch(v):
+                want[f"{f[0]}_{k}"] = float(v)
+    assert parse_pressure(text) == want
+
+
+@pytest.mark.parametrize("avg", ["1.", ".5", "1.2.3", "１", "²", "9" * 20, "9" * 21,
+                                 "1." + "2" * 20, "1." + "2" * 21, "", "0.00", "12.3",
+                                 "1e3", "nan", "+1", " 1"])
+def test_pressure_average_edge_cases_are_what_the_regex_took(avg: str) -> None:
+    got = parse_pressure(f"some avg10={avg} avg60=1.00 avg300=0.00 total=1\n")
+    assert ("some_avg10" in got) == bool(_AVG_RE.fullmatch(avg))

@@ -145,6 +145,7 @@ def test_observe_without_trace_uses_proc_features_only(fake_root: Root, clock: C
     assert set(o.features) == set(FEATURES)
     assert all(math.isnan(o.features[f]) for f in TRACE_FEATURES)
     assert o.features["ra_kb_log2"] == 13  # 8192 KiB
+    assert o.current == 8192  # the loop takes it instead of reading the knob again
     assert o.features["psi_io_some"] == 54.26
     assert o.features["psi_mem_some"] == 3.37
     # The "full" lines too: the pressure guard reads them.

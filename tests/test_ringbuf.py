@@ -42,6 +42,8 @@ FORMATS = {f.name: f for f in (parse_format((RAW / f"{ev.replace('/', '-')}.form
 TABLE = decoders(list(FORMATS.values()))
 CAPTURES = sorted(p.name[: -len(".trace")] for p in RAW.glob("*.trace"))
 BIG = 1 << 40
+TABLE_FIXED = {d.kind: d.fixed for d in TABLE.values()}
+_WIDE = 100_000 * 10**9  # from here on trace_pipe's seconds take more than 5 digits
 
 
 def capture(stem: str) -> tuple[str, list[list[bytes]]]:
@@ -174,6 +176,21 @@ def test_text_length_is_the_kernel_line_length(kind: str, ts: int, index: int,
     page = kernel.pages([KEvent(ts, 0, kind, values)], FORMATS, cpus=1)
     (event,) = decode(page, TABLE, BIG)
     assert event[:3] == (ts, kind, values)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([SYNC_RA, ASYNC_RA]), st.integers(0, 2 * _WIDE),
+       st.sampled_from([7 << 20, 254 << 20 | 3, 4095 << 20 | 99]), st.integers(0, (1 << 64) - 1),
+       st.lists(U32, min_size=5, max_size=5), st.integers(-(1 << 63), (1 << 63) - 1),
+       st.integers(0, (1 << 64) - 1), INDEX | st.integers(0, (1 << 64) - 1))
+def test_readahead_line_length_is_counted_as_formatted(
+        kind: str, ts: int, dev: int, ino: int, u32s: list[int], prev_pos: int, req: int,
+        index: int) -> None:
+    # Readahead events are counted, not formatted (one per fault of a random mmap reader):
+    # the count must be the formatted length for any value, negative prev_pos included.
+    values = (ino, dev, index, *u32s, prev_pos, req)
+    fixed = TABLE_FIXED[kind]
+    assert ringbuf.line_len(kind, ts, values, fixed) == text_len(kind, ts, values)
 
 
 # -- formats -----------------------------------------------------------------------------

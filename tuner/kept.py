@@ -65,3 +65,46 @@ def read_once(root: Root, rel: str, owner: str | None = None) -> str:
             os.close(fd)
     except OSError as err:
         raise translate(err, path, root.path(owner) if owner else None) from err
+
+
+class KeptAttr:
+    """A sysfs attribute read every tick through a kept descriptor: lseek and read instead
+    of a path walk, an open and a close (kernfs regenerates the text at offset 0).
+
+    A removed device's attribute answers ENODEV through the kept descriptor; a fake tree
+    (tests, ``--root``) would keep answering from the deleted file, whose link count is 0
+    then. Either way, and after any error, the attribute is opened again by path
+    (:func:`read_once`), whose error tells a removed device from a missing knob."""
+
+    def __init__(self, root: Root, rel: str, owner: str | None = None) -> None:
+        self.root, self.rel, self.owner = root, rel, owner
+        self._fd: int | None = None
+
+    def read(self) -> str:
+        fd = self._fd
+        if fd is not None:
+            try:
+                if os.fstat(fd).st_nlink:
+                    os.lseek(fd, 0, os.SEEK_SET)
+                    return os.read(fd, 4096).decode("ascii", "replace").strip()
+            except OSError:
+                pass  # not swallowed: the read by path below meets it again, or recovers
+            self.close()
+        path = self.root.path(self.rel)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError as err:
+            raise translate(err, path, self.root.path(self.owner) if self.owner else None) \
+                from err
+        try:
+            text = os.read(fd, 4096).decode("ascii", "replace").strip()
+        except OSError as err:
+            os.close(fd)
+            raise translate(err, path) from err
+        self._fd = fd
+        return text
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

@@ -9,7 +9,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +89,7 @@ class Agent:
             self._rediscover()
         obs = self._observe()
         window = max((o.window_s for o in obs.values()), default=0.0)
-        out = []
+        fields = []  # each decision's fields but the tick's cost: a Decision is built once
         for target in list(self.targets):
             try:
                 o = obs.get(target.name)
@@ -97,7 +97,7 @@ class Agent:
                     self.driver.current(target)  # raises DeviceGone if it was removed
                     log.warning("%s/%s: no observation this tick", self.driver.name, target.name)
                     continue
-                out.append(self._decide(target, o))
+                fields.append(self._decide(target, o))
             except DeviceGone as err:
                 self._drop(target, err)
             except MltuneError as err:
@@ -108,8 +108,8 @@ class Agent:
         # other processes meanwhile (on 2 cores shared with the workload, often most of it).
         cpu_ms = (time.thread_time() - c0) * 1000
         self.tick_ms.append(tick_ms)
-        out = [replace(d, tick_ms=round(tick_ms, 3), tick_cpu_ms=round(cpu_ms, 3),
-                       trigger=self.trigger) for d in out]
+        out = [Decision(**f, tick_ms=round(tick_ms, 3), tick_cpu_ms=round(cpu_ms, 3),
+                        trigger=self.trigger) for f in fields]
         self._audit(out)
         return out
 
@@ -217,8 +217,9 @@ class Agent:
                 self.last_written.pop(target.name, None)
         self._save_state()
 
-    def _decide(self, target: Target, o: Observation) -> Decision:
-        current = self.driver.current(target)
+    def _decide(self, target: Target, o: Observation) -> dict[str, Any]:
+        """The fields of the target's Decision, but for the tick's cost and trigger."""
+        current = self.driver.current(target) if o.current is None else o.current
         self._check_outside_write(target, current)
         state = self._mode(target)
         feats = {k: (None if math.isnan(v) else round(v, 4)) for k, v in o.features.items()}
@@ -230,22 +231,21 @@ class Agent:
         self.decisions += 1
         base = dict(time=o.time, id=f"{os.getpid()}-{self.decisions}", driver=self.driver.name,
                     target=target.name, mode=state.mode, source=o.source, current=current,
-                    features=feats, tick_ms=0.0, dry_run=self.dry_run)
+                    features=feats, dry_run=self.dry_run)
         keep = dict(best=None, chosen=current, written=None, scores={}, verdicts=[])
         if state.mode == EMERGENCY:
-            return Decision(**base, **keep, note=f"emergency, hands off: {state.why}")
+            return {**base, **keep, "note": f"emergency, hands off: {state.why}"}
         if not o.active:
             # No reads, no evidence: whatever the model says about an idle device is noise.
-            return Decision(**base, **keep, note="idle this tick: kept")
+            return {**base, **keep, "note": "idle this tick: kept"}
         assert self.model is not None  # no model: EMERGENCY from the first tick
         sig = self.driver.signature(o)
         outcome = self.judge.observe(target.name, current, self.driver.reward(o), sig)
         if outcome is not None:
             reverted = self._outcome(target, outcome, sig)
             if reverted is not None:
-                return Decision(**base, **{**keep, "chosen": outcome.old, "written": reverted},
-                                note=f"reverted {outcome.new} → {outcome.old}: "
-                                     f"{outcome.reason}")
+                return {**base, **keep, "chosen": outcome.old, "written": reverted,
+                        "note": f"reverted {outcome.new} → {outcome.old}: {outcome.reason}"}
         candidates = self.driver.candidates(target)
         scores = self.model.score(o.features, candidates)
         vetoed = self.judge.vetoed(target.name, sig, time.monotonic())
@@ -270,9 +270,9 @@ class Agent:
         elif value != current:
             log.info("%s/%s: would set %s %d → %d (dry run)", self.driver.name, target.name,
                      self.driver.knob, current, value)
-        return Decision(**base, best=best, chosen=value, written=written,
-                        scores={str(v): round(s, 4) for v, s in scores.items()},
-                        verdicts=[v.to_json() for v in verdicts], note=note)
+        return {**base, "best": best, "chosen": value, "written": written,
+                "scores": {str(v): round(s, 4) for v, s in scores.items()},
+                "verdicts": [v.to_json() for v in verdicts], "note": note}
 
     def _outcome(self, target: Target, outcome: Outcome,
                  sig: tuple[float, ...] | None) -> str | None:

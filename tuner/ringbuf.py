@@ -211,7 +211,22 @@ def line_len(kind: str, ts: int, v: tuple[int, ...], fixed: int) -> int:
                 k = _DIGITS[b.bit_length()]
                 n += k + (b >= _POW10[k])
             return n
-    # Long time stamps, offsets past 2**63 and the (few) readahead events: slowly.
+    elif ts < _WIDE_TS and v[0] >= 0:
+        # Readahead events: about one per fault of a random mmap reader, so as many as the
+        # faults; formatting their ten numbers cost 5x counting them.
+        dev = v[1]
+        d = _DEV_DIGITS.get(dev)
+        if d is None:
+            d = _DEV_DIGITS[dev] = len(f"{dev >> 20}{dev & 0xFFFFF}")
+        n = fixed + d + ((v[0].bit_length() + 3) >> 2 or 1)
+        for x in v[2:]:
+            if x < 0:  # prev_pos is signed
+                n += 1
+                x = -x
+            k = _DIGITS[x.bit_length()]
+            n += k + (x >= _POW10[k])
+        return n
+    # Long time stamps and offsets past 2**63: slowly.
     return text_len(kind, ts, v)
 
 

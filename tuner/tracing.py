@@ -54,6 +54,7 @@ SPARSE_FACTOR = 4
 # The features are computed over the events of this many bytes of trace_pipe text: what the
 # shipped model was trained on (see mltune.ringbuf).
 TEXT_LIMIT = 16384
+_ACCESSES = (GET_PAGES, FAULT)  # the application's own accesses; the others are readahead
 
 
 def kernel_dev(major: int, minor: int) -> int:
@@ -85,17 +86,23 @@ class TraceStats:
 
 def summarize(events: Sequence[Event]) -> dict[tuple[int, int], TraceStats]:
     """Per-device statistics of decoded events (:func:`mltune.ringbuf.decode`), pure."""
-    per_dev: dict[int, _Acc] = {}
     by_dev: dict[int, list[Event]] = {}
-    # Readahead events first: they give each file's readahead window, which is how far
-    # apart the faults of a sequential mmap reader land.
+    ra_by_dev: dict[int, list[Event]] = {}
     for e in events:
-        kind, v = e[1], e[2]
-        if kind in (GET_PAGES, FAULT):
-            by_dev.setdefault(v[DEV], []).append(e)
-            continue
-        acc = per_dev.get(v[DEV]) or per_dev.setdefault(v[DEV], _Acc())
-        acc.ra(v[INO], v[RA_PAGES], kind == SYNC_RA)
+        group = by_dev if e[1] in _ACCESSES else ra_by_dev
+        dev = e[2][DEV]
+        evs = group.get(dev)
+        if evs is None:
+            group[dev] = [e]
+        else:
+            evs.append(e)
+    # Readahead events first: they give each file's readahead window, which is how far
+    # apart the faults of a sequential mmap reader land. (A device's statistics come in the
+    # order of its first readahead event, then of its first access: sample() keeps the
+    # first of a disk's partitions on a tie.)
+    per_dev = {dev: _Acc() for dev in ra_by_dev}
+    for dev, ras in ra_by_dev.items():
+        per_dev[dev].readahead(ras)
     for dev, accesses in by_dev.items():
         (per_dev.get(dev) or per_dev.setdefault(dev, _Acc())).stream(accesses)
     return {(dev >> 20, dev & 0xFFFFF): acc.stats() for dev, acc in per_dev.items()}
@@ -116,14 +123,21 @@ class _Acc:
         self.ra_pages: list[int] = []
         self.window: dict[int, int] = {}  # inode → largest readahead window seen (pages)
 
-    def ra(self, ino: int, ra_pages: int, sync: bool) -> None:
-        self.ra_pages.append(ra_pages)
-        if sync:
-            self.sync += 1
-        else:
-            self.asyn += 1
-        if ra_pages > self.window.get(ino, 0):
-            self.window[ino] = ra_pages
+    def readahead(self, events: Sequence[Event]) -> None:
+        """Count the device's readahead events and keep each file's largest window. One
+        loop over locals: a random mmap reader has about one per fault."""
+        ra_pages, window = self.ra_pages, self.window
+        sync = 0
+        for _, kind, v, _ in events:
+            pages = v[RA_PAGES]
+            ra_pages.append(pages)
+            if kind == SYNC_RA:
+                sync += 1
+            ino = v[INO]
+            if pages > window.get(ino, 0):
+                window[ino] = pages
+        self.sync += sync
+        self.asyn += len(events) - sync
 
     def stream(self, accesses: Sequence[Event]) -> None:
         """Follow the device's accesses in order. One loop over locals: this runs for every
@@ -243,7 +257,6 @@ class TraceSampler:
         self.why_not_perf = ""  # why the instance is used instead of perf events
         self._mounted = False
         self._by_dev = {d: name for name, nums in devices.items() for d in nums}
-        self._by_sdev = {kernel_dev(*d): name for d, name in self._by_dev.items()}
         self.windows = 0  # windows recorded by the last sample()
         self.slept = 0.0  # wall time the last sample() slept: not the agent's cost
 
@@ -327,13 +340,18 @@ class TraceSampler:
         pause between requests (fio between its jobs, servers between clients), and one
         empty window should not read as "idle"."""
         self.slept = 0.0
-        events = self._record(self.window_s)
+        out = self._stats(self._record(self.window_s))
         self.windows = 1
-        if not self._busy(events):
+        # Counted on the statistics (a target's busiest device), not on the events first:
+        # one pass over the events less when the window was busy.
+        if sum(s.accesses for s in out.values()) < SPARSE_ACCESSES:
             # Slow random readers (1 k faults/s spread over many files) show one access per
             # file in a short window, which says nothing about their pattern: look longer.
-            events = self._record(self.window_s * SPARSE_FACTOR)
+            out = self._stats(self._record(self.window_s * SPARSE_FACTOR))
             self.windows = 1 + SPARSE_FACTOR
+        return out
+
+    def _stats(self, events: Sequence[Event]) -> dict[str, TraceStats]:
         out: dict[str, TraceStats] = {}
         for d, s in summarize(events).items():
             name = self._by_dev.get(d)
@@ -353,26 +371,6 @@ class TraceSampler:
         self.slept += time.perf_counter() - t0
         source.switch(False)
         return source.events(self.read_limit)
-
-    def _busy(self, events: Sequence[Event]) -> bool:
-        """Whether the targets were accessed SPARSE_ACCESSES times in a window, counted as
-        :meth:`sample` keeps them (the busiest device of each target), without computing
-        the statistics; stops counting once they were."""
-        counts: dict[int, int] = {}
-        busiest: dict[str, int] = {}
-        total = 0
-        names = self._by_sdev
-        for e in events:
-            if e[1] in (GET_PAGES, FAULT):
-                dev = e[2][DEV]
-                n = counts[dev] = counts.get(dev, 0) + 1
-                name = names.get(dev)
-                if name is not None and n > busiest.get(name, 0):
-                    total += n - busiest.get(name, 0)
-                    busiest[name] = n
-                    if total >= SPARSE_ACCESSES:
-                        return True
-        return False
 
     def close(self) -> None:
         source, self.source = self.source, None
