@@ -112,9 +112,14 @@ def test_perf_events_record_what_the_tracefs_instance_records(lab, pattern: str,
                 # perf saw more at the start: the events between its switch and the
                 # instance's (172 once, when the test was preempted there). Past the smaller
                 # of the two buffers, they may differ by what each had room for.
+                assert want[0] in seen, (f"cpu {cpu}: the instance's first event is not in "
+                                         f"perf's {len(seen)}: {want[0]}")
                 start = seen.index(want[0])
                 n = min(len(want), len(seen) - start)
-                assert seen[start:start + n] == want[:n]
+                diff = next((i for i in range(n) if seen[start + i] != want[i]), None)
+                assert diff is None, (f"cpu {cpu}: perf {len(seen)} events from {start}, "
+                                      f"instance {len(want)}; first difference at {diff}: "
+                                      f"{seen[start + diff]} != {want[diff]}")
                 compared += n
         assert compared > 150, "fio's accesses were not traced"
     finally:
