@@ -141,3 +141,18 @@ def test_a_target_that_comes_back_after_removal_is_picked_up_again(
     for _ in range(REDISCOVER_TICKS):
         a.tick()
     assert [t.name for t in a.targets] == ["a", "b"]
+
+
+def test_a_right_change_from_a_near_zero_score_does_not_demote(
+        root: Root, state: Path) -> None:
+    # Seen in the benchmark: mmap random reads at 2560, scored 0.0071 (4: 0.815). The raw
+    # ratio "predicted" 114x; the 25.9x measured read as over-promising by more than 4x and
+    # demoted a right change to learning. Scores under SCORE_FLOOR count as SCORE_FLOOR.
+    a = guarded_agent(root, state, promote_after=5)
+    a.model.scores = {4: 0.0071, 64: 0.2, 1024: 0.815}
+    a.driver.rewards = [100, 50, 2590, 2590]
+    for _ in range(4):
+        a.tick()
+    out = next(x for x in audit_lines(state) if x["kind"] == "outcome")
+    assert (out["verdict"], out["predicted"]) == ("kept", pytest.approx(0.815 / 0.05))
+    assert a.modes["a"].mode == "collaboration"
