@@ -50,19 +50,27 @@ class MinGain:
             return Verdict(self.name, "allow", p.value, "no change proposed")
         # A value that is not a candidate (current set by hand, or a proposal clamped by the
         # range policy to a bound between candidates) is judged by the nearest candidate.
-        old = _nearest_score(p.scores, p.current)
-        new = _nearest_score(p.scores, p.value)
-        rel = max(new, SCORE_FLOOR) / max(old, SCORE_FLOOR) - 1.0
+        old = nearest_score(p.scores, p.current)
+        new = nearest_score(p.scores, p.value)
+        rel = gain_ratio(p.scores, p.value, p.current) - 1.0
         why = f"predicted gain {rel:+.1%} ({old:.2f} → {new:.2f} of best)"
         if rel < self.gain:
             return Verdict(self.name, "deny", p.current, f"{why} < {self.gain * 100:g}%")
         return Verdict(self.name, "allow", p.value, why)
 
 
-def _nearest_score(scores: Mapping[int, float], value: int) -> float:
+def nearest_score(scores: Mapping[int, float], value: int) -> float:
+    """The score of ``value``, or of the nearest candidate if it is not one."""
     if value in scores:
         return scores[value]
     return scores[min(scores, key=lambda v: abs(v - value))]
+
+
+def gain_ratio(scores: Mapping[int, float], new: int, old: int) -> float:
+    """Predicted throughput of ``new`` over ``old``, scores floored at SCORE_FLOOR: what
+    MinGain thresholds and what a trial's measured reward is compared with (mltune.loop)."""
+    a, b = nearest_score(scores, new), nearest_score(scores, old)
+    return max(a, SCORE_FLOOR) / max(b, SCORE_FLOOR)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mltune.policies.base import RECENT_S, Policy, Proposal, Verdict
-from mltune.policies.limits import SCORE_FLOOR
+from mltune.policies.limits import gain_ratio
 
 from .driver import Driver, Observation, Target
 from .errors import DeviceGone, MltuneError, StateError, WriteMismatch
@@ -434,9 +434,5 @@ def _ratio(scores: Mapping[int, float], new: int, old: int) -> float | None:
     Scores below SCORE_FLOOR count as it, as in MinGain: 0.815 over 0.0071 (mmap random reads,
     2560 → 4) "predicted" 114x, the 25.9x measured was taken for over-promising, and a right
     change demoted the target to learning mode (4x steps: 4 s settles after it)."""
-    def near(v: int) -> float:
-        return scores[v] if v in scores else scores[min(scores, key=lambda c: abs(c - v))]
-    a, b = near(new), near(old)
-    if math.isnan(a) or math.isnan(b):
-        return None
-    return max(a, SCORE_FLOOR) / max(b, SCORE_FLOOR)
+    ratio = gain_ratio(scores, new, old)
+    return None if math.isnan(ratio) else ratio
