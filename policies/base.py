@@ -31,6 +31,9 @@ class Proposal:
     judging: str = ""  # non-empty while the regression guard measures the last change
     vetoed: Mapping[int, str] = field(default_factory=dict)  # value → why it was reverted
     trial: tuple[int, int] | None = None  # (old, new) of the change being measured
+    # (old, new) of a write to this target on the previous tick: this tick's window saw the
+    # change happen, not the workload at the new value.
+    settling: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from mltune.errors import ValueRejected
 from mltune.journal import Journal
 from mltune.loop import REDISCOVER_TICKS, Agent
 from mltune.modes import ModeConfig
-from mltune.policies.guard import RegressionGuard
+from mltune.policies.guard import RegressionGuard, Settling
 from mltune.policies.limits import AllowedRange, Cooldown, MinGain
 from mltune.sysfs import Root
 from mltune.trials import GuardConfig, Judge
@@ -156,3 +156,45 @@ def test_a_right_change_from_a_near_zero_score_does_not_demote(
     out = next(x for x in audit_lines(state) if x["kind"] == "outcome")
     assert (out["verdict"], out["predicted"]) == ("kept", pytest.approx(0.815 / 0.05))
     assert a.modes["a"].mode == "collaboration"
+
+
+def settling_agent(root: Root, state: Path) -> Agent:
+    drv = FakeDriver(root, ["a"])
+    policies = [AllowedRange(4, 4096), RegressionGuard(), Settling(0.3), Cooldown(0.0),
+                MinGain(0.05)]
+    return Agent(drv, StubModel(PREFERS_1024), policies, drv.discover(), Journal(state, root),
+                 state / "audit.jsonl", judge=Judge(GuardConfig(window_ticks=2)))
+
+
+def test_no_change_back_on_the_tick_right_after_a_write(root: Root, state: Path) -> None:
+    # Seen in the benchmark: 2048 → 4 on mmap random reads, no reward measured at 2048 (the
+    # trial closed inconclusive), and the next tick, whose window straddled the write,
+    # scored 16 over 4 by +11 %: written, measured 0.68x, reverted 4 s later.
+    a = settling_agent(root, state)
+    assert a.tick()[0].written == "1024"  # no rewards: the trial closes inconclusive
+    a.model.scores = {4: 0.30, 64: 0.66, 1024: 0.60}  # +10 %: enough but right after a write
+    d = a.tick()[0]
+    assert (d.best, d.written) == (64, None)
+    assert {"policy": "settling", "action": "deny", "value": 1024,
+            "reason": "last tick wrote 4 → 1024: predicted gain +10.0% < 30% right after a "
+                      "write"} in d.verdicts
+    assert a.tick()[0].written == "64"  # one tick later it may
+
+
+def test_a_decisive_change_back_is_not_held(root: Root, state: Path) -> None:
+    a = settling_agent(root, state)
+    assert a.tick()[0].written == "1024"
+    a.model.scores = {4: 0.30, 64: 0.99, 1024: 0.60}  # +65 %
+    assert a.tick()[0].written == "64"
+
+
+def test_a_step_further_the_same_way_or_a_watched_change_is_not_held(
+        root: Root, state: Path) -> None:
+    a = settling_agent(root, state)
+    a.model.scores = {4: 0.30, 64: 0.99, 1024: 0.10}
+    assert a.tick()[0].written == "64"
+    a.model.scores = {4: 0.30, 64: 0.40, 1024: 0.99}
+    assert a.tick()[0].written == "1024"  # 4 → 64 → 1024: the same way
+    a.model.scores = {4: 0.99, 64: 0.40, 1024: 0.30}
+    a.trigger = "watch: a: reads/s 100 -> 9000"  # the workload changed after the write
+    assert a.tick()[0].written == "4"

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 from mltune.policies.base import Proposal, Verdict
-from mltune.policies.guard import ModeGate, RegressionGuard
+from mltune.policies.guard import ModeGate, RegressionGuard, Settling
 from mltune.policies.limits import (
     AllowedRange,
     Cooldown,
@@ -328,3 +328,21 @@ def test_in_collaboration_a_step_further_the_same_way_need_not_wait() -> None:
         guarded(32, 512, "collaboration", judging, trial=(2560, 32))).action == "deny"
     assert RegressionGuard().check(
         guarded(32, 4, "learning", judging, trial=(2560, 32))).action == "deny"
+
+
+def test_settling_asks_more_of_a_change_back_right_after_a_write() -> None:
+    def p(current: int, value: int, settling: tuple[int, int] | None) -> Proposal:
+        return Proposal("readahead", "vda", current, value, {4: 0.69, 16: 0.77, 64: 0.30,
+                                                             2048: 0.9}, 100.0, None,
+                        settling=settling)
+
+    s = Settling(0.3)
+    assert s.check(p(4, 16, (2048, 4))) == Verdict(
+        "settling", "deny", 4,
+        "last tick wrote 2048 → 4: predicted gain +11.6% < 30% right after a write")
+    assert s.check(p(64, 4, (4, 64))) == Verdict(
+        "settling", "allow", 4, "last tick wrote 4 → 64: predicted gain +130.0% >= 30%")
+    assert s.check(p(16, 4, (2560, 16))) == Verdict(
+        "settling", "allow", 4, "takes last tick's 2560 → 16 further the same way")
+    assert s.check(p(4, 16, None)).action == "allow"
+    assert s.check(p(4, 4, (2048, 4))).action == "allow"

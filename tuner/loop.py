@@ -78,6 +78,8 @@ class Agent:
     watch_s: float = 0.25  # between ticks, look for a workload change this often (0: off)
     early_ticks: int = 0  # ticks run before their time because the workload changed
     trigger: str = ""  # why the current tick runs early ("" on schedule)
+    # target → (tick, old, new) of mltune's last write to it (a change or a revert)
+    steps: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
     @property
     def dry_run(self) -> bool:
@@ -245,6 +247,7 @@ class Agent:
         if outcome is not None:
             reverted = self._outcome(target, outcome, sig)
             if reverted is not None:
+                self.steps[target.name] = (self.ticks, outcome.new, int(reverted))
                 return {**base, **keep, "chosen": outcome.old, "written": reverted,
                         "note": f"reverted {outcome.new} → {outcome.old}: {outcome.reason}"}
         candidates = self.driver.candidates(target)
@@ -263,6 +266,7 @@ class Agent:
             if written is None:
                 note = "write failed (see log)"
             else:
+                self.steps[target.name] = (self.ticks, current, int(written))
                 before = self.judge.base(target.name, current, value)
                 unjudged = self.judge.start(target.name, base["id"], current, int(written),
                                             _ratio(scores, value, before))
@@ -314,11 +318,17 @@ class Agent:
         now = time.monotonic()
         judging = self.judge.pending(target.name)
         trial = self.judge.open_trial(target.name)
+        # The tick right after a write sees the transition (policies.guard.Settling). Not a
+        # tick the watch ran early: its reference rates were taken after the write, so it
+        # saw the workload itself change.
+        step = self.steps.get(target.name)
+        settling = step[1:] if step is not None and step[0] == self.ticks - 1 \
+            and not self.trigger else None
         p = None
         for policy in self.policies:
             if p is None or p.value != value:  # a new one only when a policy clamped
                 p = Proposal(self.driver.name, target.name, current, value, scores, now, last,
-                             recent, pressure, mode, judging, vetoed, trial)
+                             recent, pressure, mode, judging, vetoed, trial, settling)
             v = policy.check(p)
             verdicts.append(v)
             if v.action == "deny":
