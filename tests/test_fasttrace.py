@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif(
                            "only the Python path exists, nothing to compare")
 
 U64 = (1 << 64) - 1
-LIMITS = st.sampled_from([TEXT_LIMIT, 0, 90, 300, 3000, 1 << 20])
+LIMITS = st.sampled_from([TEXT_LIMIT, 0, 90, 300, 3000, 1 << 20, 1 << 70, -(1 << 70)])
 
 
 def source(bufs: list[bytes], formats: dict = FORMATS) -> PerfSource:

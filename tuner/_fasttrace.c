@@ -549,9 +549,15 @@ static PyObject *result(u128 lost)
 
 static PyObject *summarize_records(PyObject *Py_UNUSED(self), PyObject *args)
 {
-    PyObject *bufs, *table;
-    long long limit;
-    if (!PyArg_ParseTuple(args, "OSL:summarize_records", &bufs, &table, &limit))
+    PyObject *bufs, *table, *limit_obj;
+    if (!PyArg_ParseTuple(args, "OSO!:summarize_records", &bufs, &table, &PyLong_Type,
+                          &limit_obj))
+        return NULL;
+    int overflow;
+    long long limit = PyLong_AsLongLongAndOverflow(limit_obj, &overflow);
+    if (overflow) /* past 2**63 bytes of text: no limit; below -2**63: nothing kept */
+        limit = overflow > 0 ? LLONG_MAX : -1;
+    else if (limit == -1 && PyErr_Occurred())
         return NULL;
     Layout lay[MAXLAYOUTS];
     int nlay;
@@ -596,6 +602,8 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fasttrace", NULL, -1, methods};
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, .m_name = "_fasttrace", .m_size = -1, .m_methods = methods,
+    .m_doc = "perf records to per-device access statistics in one pass (mltune.tracing)"};
 
 PyMODINIT_FUNC PyInit__fasttrace(void) { return PyModule_Create(&module); }
