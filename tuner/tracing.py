@@ -309,6 +309,8 @@ class TraceSampler:
     def decoding(self) -> str:
         """How the window's records become statistics, for the log: "native", or "Python"
         and why."""
+        if self.source is None:
+            return "none (not open)"
         if not isinstance(self.source, PerfSource):
             return "Python (tracefs pages)"
         if not self.native:
