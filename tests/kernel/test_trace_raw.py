@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import mmap
 import os
 import shutil
 import time
@@ -96,8 +97,13 @@ def test_perf_events_record_what_the_tracefs_instance_records(lab, pattern: str,
     run = lab.start(pattern, 5)
     try:
         time.sleep(1.0)
-        compared = 0
-        for _ in range(3):
+        compared = full = 0
+        size = p.data_pages * mmap.PAGESIZE
+        # Up to 8 windows, until 3 have run and 150 events were compared: a window in which
+        # perf's buffer filled before the instance's window began compares nothing.
+        for window in range(8):
+            if window >= 3 and compared > 150:
+                break
             t.drain(), p.drain()
             # perf on first and off last: the instance's window lies within perf's.
             p.switch(True)
@@ -114,9 +120,15 @@ def test_perf_events_record_what_the_tracefs_instance_records(lab, pattern: str,
                     continue
                 # perf saw more at the start: the events between its switch and the
                 # instance's (172 once, when the test was preempted there). Past the smaller
-                # of the two buffers, they may differ by what each had room for.
+                # of the two buffers, they may differ by what each had room for. Preempted
+                # longer (a busy VM), perf's buffer was full before the instance began:
+                # nothing of this window is in both.
+                if want[0] not in seen and len(buf) > size - 256:
+                    full += 1
+                    continue
                 assert want[0] in seen, (f"cpu {cpu}: the instance's first event is not in "
-                                         f"perf's {len(seen)}: {want[0]}")
+                                         f"perf's {len(seen)} ({len(buf)} of {size} bytes): "
+                                         f"{want[0]}")
                 start = seen.index(want[0])
                 n = min(len(want), len(seen) - start)
                 diff = next((i for i in range(n) if seen[start + i] != want[i]), None)
@@ -124,7 +136,8 @@ def test_perf_events_record_what_the_tracefs_instance_records(lab, pattern: str,
                                       f"instance {len(want)}; first difference at {diff}: "
                                       f"{seen[start + diff]} != {want[diff]}")
                 compared += n
-        assert compared > 150, "fio's accesses were not traced"
+        assert compared > 150, (f"fio's accesses were not traced ({compared} events "
+                                f"compared; {full} CPU windows began with perf's buffer full)")
     finally:
         run.stop()
         perf.close()
