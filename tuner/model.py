@@ -159,7 +159,7 @@ class Model:
             if logs is None:
                 logs = self._log2[tuple(values)] = [math.log2(v) for v in values]
             base = [float(features.get(f, math.nan)) for f in self.meta.features[:-1]]
-            pred = self.forest.predict([*base, 0.0], len(base), logs).tolist()
+            pred = self.forest.predict([*base, 0.0], len(base), logs)
         return dict(zip(values, pred, strict=True))
 
     def contributions(self, features: Mapping[str, float], value: int) -> dict[str, float]:
