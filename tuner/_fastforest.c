@@ -1,17 +1,19 @@
-/* Scores of one observation's candidates: a LightGBM regression forest walked in C.
+/* Scores of one observation's candidates: mltune.forest's QuickScorer tables, read in C.
  *
- * Why: the NumPy evaluator (mltune.forest, QuickScorer bit vectors) spends ~0.16 ms a tick,
- * mostly in per-call overhead and cold caches, for ~3000 node visits. Here each tree is
- * walked once for all candidates together: the walk forks only at splits on the candidate
- * feature, where the candidates are split into those going left and right (a bit set).
+ * Why: the NumPy evaluator spends ~0.16 ms a tick in per-call overhead and cold caches.
+ * Walking the trees in C still took ~30 us a tick: ~1600 dependent, unpredictable branches
+ * and cache misses, one node after the other. The bit vectors of mltune.forest need neither:
+ * per feature a binary search and an AND over one word per tree, then per tree and candidate
+ * an AND, the highest bit and a leaf value, all read in order (prefetched).
  *
- * Exactness: decisions are LightGBM's Tree::NumericalDecision on a dense row (|x| <=
- * kZeroThreshold is 0), and each candidate's score is 0.0 plus tree 0, tree 1, ... in order,
- * as GBDT::PredictRaw adds them. mltune.forest is the reference: tests/test_fastforest.py
- * holds the two equal to the bit, and Model.load checks this path against the booster.
+ * The tables are those the NumPy evaluator uses (mltune.forest.Forest._compile), so this
+ * file decides nothing about splits itself: it picks the same rows (NaN, then |x| <=
+ * kZeroThreshold as 0, then the prefix of thresholds < x) and adds each candidate's leaves
+ * to 0.0 tree after tree, as GBDT::PredictRaw does. tests/test_fastforest.py holds the two
+ * paths equal to the bit, and Model.load checks this one against the booster.
  *
- * The arrays come from mltune.forest, which has parsed the text, but are checked here again:
- * a bad index must raise, never read out of bounds or loop.
+ * Any words are safe: a leaf is found by the bit length of a word, which is at most the width
+ * the values table is checked to have.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -19,138 +21,115 @@
 #include <string.h>
 
 #define K_ZERO ((double)1e-35f) /* LightGBM's kZeroThreshold is a float */
-#define DEFAULT_LEFT 2          /* decision_type bits (LightGBM tree.h) */
-#define MISSING_ZERO 1          /* (decision_type >> 2) & 3 */
-#define MISSING_NAN 2
-#define CHUNK 64 /* candidates per walk: one bit each in a uint64_t */
-#define AHEAD 4  /* trees prefetched ahead of the walk */
-
-/* 16 bytes: four to a cache line. */
-typedef struct {
-    double threshold;
-    int16_t left, right; /* >= 0: node in this tree; < 0: leaf ~child */
-    uint16_t feature;
-    uint8_t default_left, missing;
-} Node;
-
-/* A tree is one run of memory, its nodes then its leaf values, and the trees follow each
- * other in order: the walk only ever moves forward, so the next trees can be prefetched
- * while this one is walked. With caches cold (a tick a second), waiting for one node after
- * another was most of the time: ~0.1 MB, 4-5 dependent misses per tree. */
-typedef struct {
-    int32_t start, nodes; /* in Nodes, from ForestObject.mem */
-    int32_t size;         /* in Nodes, leaves included */
-} Tree;
 
 typedef struct {
     PyObject_HEAD
-    Py_ssize_t features, ntrees, maxnodes;
-    Tree *trees;
-    Node *mem;
+    Py_ssize_t features, trees, width;
+    Py_ssize_t *start;  /* features + 1: feature f's thresholds are [start[f], start[f+1]) */
+    double *thresholds; /* per feature, sorted */
+    uint32_t *prefix;   /* feature f's row r (r <= its thresholds) is row start[f] + f + r */
+    uint32_t *nan, *zero, *full; /* a row per feature; the tree's leaves */
+    double *values;              /* trees x (width + 1): a tree's leaf at a word's bit length */
 } ForestObject;
 
 static void forest_dealloc(ForestObject *self) {
-    PyMem_Free(self->trees);
-    PyMem_Free(self->mem);
+    PyMem_Free(self->start);
+    PyMem_Free(self->thresholds);
+    PyMem_Free(self->prefix);
+    PyMem_Free(self->nan);
+    PyMem_Free(self->zero);
+    PyMem_Free(self->full);
+    PyMem_Free(self->values);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* A buffer of n items of `size` bytes (native int32 or float64, from numpy's tobytes). */
-static int check_len(const Py_buffer *b, Py_ssize_t n, Py_ssize_t size, const char *name) {
-    if (b->len != n * size) {
-        PyErr_Format(PyExc_ValueError, "%s: %zd bytes, expected %zd", name, b->len, n * size);
-        return -1;
+/* `words` words of width/8 bytes each, widened to uint32 (one loop for both widths). */
+static uint32_t *words_of(const Py_buffer *b, Py_ssize_t words, Py_ssize_t width,
+                          const char *name) {
+    if (b->len != words * (width / 8)) {
+        PyErr_Format(PyExc_ValueError, "%s: %zd bytes, expected %zd", name, b->len,
+                     words * (width / 8));
+        return NULL;
     }
-    return 0;
+    uint32_t *out = PyMem_Malloc((words ? words : 1) * sizeof(uint32_t));
+    if (!out)
+        return (uint32_t *)PyErr_NoMemory();
+    if (width == 32) {
+        memcpy(out, b->buf, b->len);
+    } else {
+        const uint16_t *in = b->buf;
+        for (Py_ssize_t i = 0; i < words; i++)
+            out[i] = in[i];
+    }
+    return out;
 }
 
-static int child_ok(int32_t c, int32_t node, int32_t nodes) {
-    /* A child node comes after its parent (LightGBM numbers them in split order), which
-     * also rules out cycles; a leaf index is below nodes + 1. */
-    return c >= 0 ? c > node && c < nodes : ~c <= nodes;
+static double *doubles_of(const Py_buffer *b, Py_ssize_t n, const char *name) {
+    if (b->len != n * (Py_ssize_t)sizeof(double)) {
+        PyErr_Format(PyExc_ValueError, "%s: %zd bytes, expected %zd", name, b->len,
+                     n * (Py_ssize_t)sizeof(double));
+        return NULL;
+    }
+    double *out = PyMem_Malloc((n ? n : 1) * sizeof(double));
+    if (!out)
+        return (double *)PyErr_NoMemory();
+    memcpy(out, b->buf, b->len);
+    return out;
 }
 
-static inline const double *leaves(const Node *tree, int32_t nodes) {
-    return (const double *)(tree + nodes);
-}
-
-static int forest_fill(ForestObject *self, Py_buffer *sizes, Py_buffer *feat, Py_buffer *thr,
-                       Py_buffer *kind, Py_buffer *left, Py_buffer *right, Py_buffer *leaf) {
-    if (self->features < 1 || self->features > UINT16_MAX) {
-        PyErr_Format(PyExc_ValueError, "features: %zd, expected 1..%d", self->features,
-                     UINT16_MAX);
+/* b: counts (int32, thresholds per feature), thresholds, prefix, nan, zero, full, values. */
+static int forest_fill(ForestObject *self, Py_buffer *b) {
+    Py_ssize_t w = self->width, f = b[0].len / 4;
+    if (w != 16 && w != 32) {
+        PyErr_Format(PyExc_ValueError, "width %zd: expected 16 or 32", w);
         return -1;
     }
-    if (sizes->len % 4 || sizes->len == 0) {
-        PyErr_SetString(PyExc_ValueError, "sizes: expected int32 node counts, one per tree");
+    if (b[0].len % 4 || f == 0) {
+        PyErr_SetString(PyExc_ValueError, "counts: expected one int32 per feature");
         return -1;
     }
-    self->ntrees = sizes->len / 4;
-    self->trees = PyMem_Calloc(self->ntrees, sizeof(Tree));
-    if (!self->trees) {
+    self->features = f;
+    self->trees = b[5].len / (w / 8);
+    self->start = PyMem_Malloc((f + 1) * sizeof(Py_ssize_t));
+    if (!self->start) {
         PyErr_NoMemory();
         return -1;
     }
-    const int32_t *n = sizes->buf;
-    Py_ssize_t total = 0, units = 0;
-    for (Py_ssize_t t = 0; t < self->ntrees; t++) {
-        if (n[t] < 0 || n[t] > INT16_MAX - 1) {
-            PyErr_Format(PyExc_ValueError, "tree %zd: %d nodes", t, n[t]);
+    const int32_t *count = b[0].buf;
+    self->start[0] = 0;
+    for (Py_ssize_t i = 0; i < f; i++) {
+        if (count[i] < 0) {
+            PyErr_Format(PyExc_ValueError, "feature %zd: %d thresholds", i, count[i]);
             return -1;
         }
-        /* n + 1 leaf values of 8 bytes take (n + 2) / 2 Nodes. */
-        self->trees[t] = (Tree){(int32_t)units, n[t], n[t] + (n[t] + 2) / 2};
-        units += self->trees[t].size;
-        total += n[t];
-        self->maxnodes = n[t] > self->maxnodes ? n[t] : self->maxnodes;
-        if (units > INT32_MAX / 2) {
-            PyErr_SetString(PyExc_ValueError, "too many nodes");
-            return -1;
-        }
+        self->start[i + 1] = self->start[i] + count[i];
     }
-    if (check_len(feat, total, 4, "split_feature") || check_len(thr, total, 8, "threshold")
-        || check_len(kind, total, 4, "decision_type") || check_len(left, total, 4, "left_child")
-        || check_len(right, total, 4, "right_child")
-        || check_len(leaf, total + self->ntrees, 8, "leaf_value"))
-        return -1;
-    self->mem = PyMem_Calloc(units, sizeof(Node));
-    if (!self->mem) {
-        PyErr_NoMemory();
+    Py_ssize_t n = self->start[f], t = self->trees;
+    if (t == 0 || (n + f) > PY_SSIZE_T_MAX / 4 / t) {
+        PyErr_SetString(PyExc_ValueError, "no trees, or tables too large");
         return -1;
     }
-    const int32_t *f = feat->buf, *k = kind->buf, *l = left->buf, *r = right->buf;
-    const double *th = thr->buf, *lv = leaf->buf;
-    for (Py_ssize_t t = 0, j = 0; t < self->ntrees; t++) {
-        Node *tree = self->mem + self->trees[t].start;
-        for (int32_t i = 0; i < n[t]; i++, j++) {
-            int32_t missing = (k[j] >> 2) & 3;
-            /* Only numerical splits: bit 0 is categorical, above bit 3 nothing is defined. */
-            if (f[j] < 0 || f[j] >= self->features || (k[j] & ~(DEFAULT_LEFT | 12))
-                || missing > MISSING_NAN || !child_ok(l[j], i, n[t]) || !child_ok(r[j], i, n[t])) {
-                PyErr_Format(PyExc_ValueError, "tree %zd node %d: malformed split", t, i);
-                return -1;
-            }
-            tree[i] = (Node){th[j], (int16_t)l[j], (int16_t)r[j], (uint16_t)f[j],
-                             (k[j] & DEFAULT_LEFT) != 0, (uint8_t)missing};
-        }
-        memcpy((double *)leaves(tree, n[t]), lv, (n[t] + 1) * sizeof(double));
-        lv += n[t] + 1;
-    }
-    return 0;
+    self->thresholds = doubles_of(&b[1], n, "thresholds");
+    self->prefix = self->thresholds ? words_of(&b[2], (n + f) * t, w, "prefix") : NULL;
+    self->nan = self->prefix ? words_of(&b[3], f * t, w, "nan") : NULL;
+    self->zero = self->nan ? words_of(&b[4], f * t, w, "zero") : NULL;
+    self->full = self->zero ? words_of(&b[5], t, w, "full") : NULL;
+    self->values = self->full ? doubles_of(&b[6], t * (w + 1), "values") : NULL;
+    return self->values ? 0 : -1;
 }
 
 static PyObject *forest_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"features", "sizes", "split_feature", "threshold",
-                             "decision_type", "left_child", "right_child", "leaf_value", NULL};
-    Py_ssize_t features;
+    static char *kwlist[] = {"width", "counts", "thresholds", "prefix", "nan", "zero",
+                             "full", "values", NULL};
+    Py_ssize_t width;
     Py_buffer b[7] = {{0}};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "ny*y*y*y*y*y*y*:Forest", kwlist, &features,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "ny*y*y*y*y*y*y*:Forest", kwlist, &width,
                                      &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &b[6]))
         return NULL;
     ForestObject *self = (ForestObject *)type->tp_alloc(type, 0);
     if (self) {
-        self->features = features;
-        if (forest_fill(self, &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &b[6])) {
+        self->width = width;
+        if (forest_fill(self, b)) {
             Py_DECREF(self);
             self = NULL;
         }
@@ -160,89 +139,26 @@ static PyObject *forest_new(PyTypeObject *type, PyObject *args, PyObject *kwds) 
     return (PyObject *)self;
 }
 
-/* The value as LightGBM's predictor sees it: a dense row drops |x| <= kZeroThreshold. */
-static inline double as_row(double x) { return x >= -K_ZERO && x <= K_ZERO ? 0.0 : x; }
-
-/* Tree::NumericalDecision; x already through as_row. */
-static inline int goes_left(const Node *n, double x) {
-    if (x != x) {
-        if (n->missing == MISSING_NAN)
-            return n->default_left;
-        x = 0.0;
+/* Forest._row: the words of the trees for feature f at x. */
+static const uint32_t *row(const ForestObject *self, Py_ssize_t f, double x) {
+    if (x != x)
+        return self->nan + f * self->trees;
+    if (x >= -K_ZERO && x <= K_ZERO) /* a dense row drops what LightGBM calls zero */
+        return self->zero + f * self->trees;
+    const double *thr = self->thresholds + self->start[f];
+    Py_ssize_t lo = 0, hi = self->start[f + 1] - self->start[f];
+    while (lo < hi) { /* bisect_left: the thresholds < x, whose splits go right */
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        if (thr[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    if (n->missing == MISSING_ZERO && x == 0.0)
-        return n->default_left;
-    return x <= n->threshold;
+    return self->prefix + (self->start[f] + f + lo) * self->trees;
 }
 
-/* Up to CHUNK candidate values, ready for deciding all of them at once (left_set). */
-typedef struct {
-    int n;
-    uint64_t nan, zero; /* the candidates that are NaN, and 0 */
-    double x[CHUNK];    /* the values, NaN as 0 */
-} Cands;
-
-/* goes_left for every candidate, as a set: without a branch per candidate. */
-static inline uint64_t left_set(const Node *n, const Cands *c) {
-    uint64_t le = 0, rule = 0; /* the candidates `missing` sends the default way */
-    for (int j = 0; j < c->n; j++)
-        le |= (uint64_t)(c->x[j] <= n->threshold) << j;
-    if (n->missing == MISSING_NAN)
-        rule = c->nan;
-    else if (n->missing == MISSING_ZERO)
-        rule = c->nan | c->zero; /* NaN is 0 without a NaN rule */
-    return (le & ~rule) | (n->default_left ? rule : 0);
-}
-
-struct Fork {
-    int32_t node;
-    uint64_t set; /* the candidates that go this way */
-};
-
-/* Adds each tree's leaf to the score of the candidates that reach it, tree after tree.
- * `stack` holds the forks still to walk: at most one per node. */
-static void walk(const ForestObject *self, const double *row, Py_ssize_t feature,
-                 const Cands *cand, double *score, struct Fork *stack) {
-    const uint64_t all = cand->n == CHUNK ? ~0ULL : (1ULL << cand->n) - 1;
-    for (Py_ssize_t t = 0; t < self->ntrees; t++) {
-        if (t + AHEAD < self->ntrees) {
-            const Tree ahead = self->trees[t + AHEAD];
-            const char *p = (const char *)(self->mem + ahead.start);
-            for (int32_t b = 0; b < ahead.size * (int32_t)sizeof(Node); b += 64)
-                __builtin_prefetch(p + b);
-        }
-        const Tree tree = self->trees[t];
-        const Node *nodes = self->mem + tree.start;
-        int sp = 0;
-        int32_t i = tree.nodes ? 0 : ~0; /* a tree without splits is its leaf 0 */
-        uint64_t set = all;
-        for (;;) {
-            while (i >= 0) {
-                const Node *n = nodes + i;
-                if (n->feature != feature) {
-                    i = goes_left(n, row[n->feature]) ? n->left : n->right;
-                    continue;
-                }
-                uint64_t l = left_set(n, cand) & set;
-                if (l && l != set) {
-                    stack[sp++] = (struct Fork){n->right, set & ~l};
-                    set = l;
-                    i = n->left;
-                } else {
-                    i = l ? n->left : n->right;
-                }
-            }
-            const double v = leaves(nodes, tree.nodes)[~i];
-            for (uint64_t s = set; s; s &= s - 1)
-                score[__builtin_ctzll(s)] += v;
-            if (!sp)
-                break;
-            sp--;
-            i = stack[sp].node;
-            set = stack[sp].set;
-        }
-    }
-}
+/* The exit leaf's column: the word's bit length (as np.frexp's exponent; 0 for 0). */
+static inline int bit_length(uint32_t w) { return w ? 32 - __builtin_clz(w) : 0; }
 
 /* Floats of a sequence into out[0..n) but out[skip], as Python's float() would take them. */
 static int floats(PyObject *fast, double *out, Py_ssize_t skip) {
@@ -254,7 +170,6 @@ static int floats(PyObject *fast, double *out, Py_ssize_t skip) {
         out[j] = PyFloat_AsDouble(items[j]);
         if (out[j] == -1.0 && PyErr_Occurred())
             return -1;
-        out[j] = as_row(out[j]);
     }
     return 0;
 }
@@ -262,8 +177,9 @@ static int floats(PyObject *fast, double *out, Py_ssize_t skip) {
 static PyObject *forest_predict(ForestObject *self, PyObject *args) {
     PyObject *base_arg, *values_arg, *base = NULL, *values = NULL, *out = NULL;
     Py_ssize_t feature;
-    double *row = NULL, *cand = NULL;
-    struct Fork *stack = NULL;
+    double *x = NULL;
+    uint32_t *word = NULL;
+    const uint32_t **rows = NULL;
     if (!PyArg_ParseTuple(args, "OnO:predict", &base_arg, &feature, &values_arg))
         return NULL;
     if (feature < 0 || feature >= self->features) {
@@ -280,42 +196,51 @@ static PyObject *forest_predict(ForestObject *self, PyObject *args) {
                      PySequence_Fast_GET_SIZE(base), self->features);
         goto done;
     }
-    Py_ssize_t nv = PySequence_Fast_GET_SIZE(values);
-    row = PyMem_Malloc(self->features * sizeof(double));
-    cand = PyMem_Calloc(2 * nv + 1, sizeof(double)); /* values, then their scores */
-    stack = PyMem_Malloc((self->maxnodes + 1) * sizeof(struct Fork));
-    if (!row || !cand || !stack) {
+    Py_ssize_t nv = PySequence_Fast_GET_SIZE(values), t = self->trees, w1 = self->width + 1;
+    /* x: the base row, then the candidates' values, then their scores */
+    x = PyMem_Calloc(self->features + 2 * nv, sizeof(double));
+    word = PyMem_Malloc(t * sizeof(uint32_t));
+    rows = PyMem_Malloc((nv ? nv : 1) * sizeof(*rows));
+    if (!x || !word || !rows) {
         PyErr_NoMemory();
         goto done;
     }
-    if (floats(base, row, feature) || floats(values, cand, -1))
+    double *cand = x + self->features, *score = cand + nv;
+    if (floats(base, x, feature) || floats(values, cand, -1))
         goto done;
-    double *score = cand + nv;
-    for (Py_ssize_t c = 0; c < nv; c += CHUNK) {
-        Cands chunk = {nv - c < CHUNK ? (int)(nv - c) : CHUNK, 0, 0, {0}};
-        for (int j = 0; j < chunk.n; j++) {
-            double x = cand[c + j];
-            chunk.nan |= (uint64_t)(x != x) << j;
-            chunk.zero |= (uint64_t)(x == 0.0) << j;
-            chunk.x[j] = x != x ? 0.0 : x;
-        }
-        walk(self, row, feature, &chunk, score + c, stack);
+    /* The shared part: the trees' words ANDed over every feature but the candidate's. */
+    memcpy(word, self->full, t * sizeof(uint32_t));
+    for (Py_ssize_t f = 0; f < self->features; f++) {
+        if (f == feature)
+            continue;
+        const uint32_t *r = row(self, f, x[f]);
+        for (Py_ssize_t i = 0; i < t; i++)
+            word[i] &= r[i];
+    }
+    for (Py_ssize_t c = 0; c < nv; c++)
+        rows[c] = row(self, feature, cand[c]);
+    /* Tree by tree, so each candidate's sum is in LightGBM's order (from 0.0, held in
+     * score[c]) and the candidates' additions do not wait on each other. */
+    for (Py_ssize_t i = 0; i < t; i++) {
+        const double *leaf = self->values + i * w1;
+        for (Py_ssize_t c = 0; c < nv; c++)
+            score[c] += leaf[bit_length(word[i] & rows[c][i])];
     }
     out = PyList_New(nv);
     for (Py_ssize_t c = 0; out && c < nv; c++) {
-        PyObject *x = PyFloat_FromDouble(score[c]);
-        if (!x) {
+        PyObject *s = PyFloat_FromDouble(score[c]);
+        if (!s) {
             Py_CLEAR(out);
             break;
         }
-        PyList_SET_ITEM(out, c, x);
+        PyList_SET_ITEM(out, c, s);
     }
 done:
     Py_XDECREF(base);
     Py_XDECREF(values);
-    PyMem_Free(row);
-    PyMem_Free(cand);
-    PyMem_Free(stack);
+    PyMem_Free(x);
+    PyMem_Free(word);
+    PyMem_Free(rows);
     return out;
 }
 
@@ -331,9 +256,9 @@ static PyTypeObject ForestType = {
     .tp_basicsize = sizeof(ForestObject),
     .tp_dealloc = (destructor)forest_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Forest(features, sizes, split_feature, threshold, decision_type, left_child,\n"
-              "right_child, leaf_value): LightGBM trees as flat native arrays (int32 and\n"
-              "float64 bytes; sizes: nodes per tree, leaf_value: nodes + 1 per tree).",
+    .tp_doc = "Forest(width, counts, thresholds, prefix, nan, zero, full, values): the tables\n"
+              "of mltune.forest.Forest as bytes: int32 counts of thresholds per feature,\n"
+              "float64 thresholds and values, words of `width` bits (16 or 32) for the rest.",
     .tp_methods = forest_methods,
     .tp_new = forest_new,
 };

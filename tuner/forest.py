@@ -18,9 +18,9 @@ as 1e300). Decisions follow ``Tree::NumericalDecision`` and LightGBM's dense-row
 (|x| <= kZeroThreshold is 0); trees are summed in LightGBM's order, so scores are equal to
 the last bit, which the loader checks against the booster (:meth:`mltune.model.Model.load`).
 
-When ``mltune._fastforest`` is built (``tuner/_fastforest.c``), it scores instead: each tree
-walked once for all candidates, ~10x faster with cold caches. The NumPy evaluator stays as
-the fallback and as the reference the tests hold it to (``Forest(text, native=False)``).
+When ``mltune._fastforest`` is built (``tuner/_fastforest.c``), it scores instead, from the
+same tables, without the per-call overhead of NumPy and of big ints. The NumPy evaluator
+stays as the fallback and as the reference the tests hold it to (``Forest(text, native=False)``).
 """
 
 from __future__ import annotations
@@ -76,15 +76,11 @@ class Forest:
             raise Unsupported(f"trees with {width} leaves (at most 32)")
         self.width = 16 if width <= 16 else 32
         self.trees = len(trees)
-        use = native and NATIVE is not None
-        self.native = _native_forest(self.features, trees) if use else None
-        if self.native is not None:
-            self._thresholds = [sorted(set(t)) for t in _by_feature(self.features, trees)]
-        else:
-            self._compile(trees)
+        self._compile(trees)
+        self.native = self._native() if native and NATIVE is not None else None
 
     def _compile(self, trees: Sequence[_Tree]) -> None:
-        """The NumPy evaluator's tables."""
+        """QuickScorer's tables, for both evaluators."""
         splits: list[list[Split]] = [[] for _ in range(self.features)]
         values = np.zeros((self.trees, self.width + 1))
         for t, tree in enumerate(trees):
@@ -128,6 +124,19 @@ class Forest:
             self._nan.append(self._special(feat, float("nan")))
             self._zero.append(self._special(feat, 0.0))
         self._cand: dict[tuple[float, ...], Any] = {}  # candidate values → masks
+
+    def _native(self) -> Any:
+        """The tables as ``mltune._fastforest`` takes them: bytes, rows in order."""
+        assert NATIVE is not None
+
+        def words(rows: Sequence[int]) -> bytes:
+            return b"".join(r.to_bytes(self._bytes, "little") for r in rows)
+
+        return NATIVE.Forest(
+            self.width, np.array([len(t) for t in self._thresholds], dtype=np.int32).tobytes(),
+            np.array([x for t in self._thresholds for x in t], dtype=np.float64).tobytes(),
+            words([r for p in self._prefix for r in p]), words(self._nan), words(self._zero),
+            words([self._full]), np.ascontiguousarray(self._values, dtype=np.float64).tobytes())
 
     def _pack(self, words: Sequence[int]) -> int:
         return int.from_bytes(np.array(words, dtype=f"<u{self.width // 8}").tobytes(), "little")
@@ -210,33 +219,6 @@ def _tree(block: str) -> _Tree:
             or any(k & _CATEGORICAL for k in tree.decision_type):
         raise Unsupported("malformed or categorical tree")
     return tree
-
-
-def _by_feature(features: int, trees: Sequence[_Tree]) -> list[list[float]]:
-    """Each feature's split thresholds, over all trees."""
-    out: list[list[float]] = [[] for _ in range(features)]
-    for tree in trees:
-        for feature, threshold in zip(tree.split_feature, tree.threshold, strict=True):
-            out[feature].append(threshold)
-    return out
-
-
-def _native_forest(features: int, trees: Sequence[_Tree]) -> Any:
-    """The trees as ``mltune._fastforest`` takes them: flat native int32 and float64 arrays,
-    nodes (and leaves) tree after tree."""
-    assert NATIVE is not None
-
-    def flat(field: str, dtype: type) -> bytes:
-        return np.array([x for t in trees for x in getattr(t, field)], dtype=dtype).tobytes()
-
-    sizes = np.array([len(t.split_feature) for t in trees], dtype=np.int32).tobytes()
-    try:
-        return NATIVE.Forest(features, sizes, flat("split_feature", np.int32),
-                             flat("threshold", np.float64), flat("decision_type", np.int32),
-                             flat("left_child", np.int32), flat("right_child", np.int32),
-                             flat("leaf_value", np.float64))
-    except (ValueError, OverflowError) as err:  # indices out of range, a cycle, ...
-        raise Unsupported(f"malformed tree ({err})") from err
 
 
 def _leaves_under(tree: _Tree, node: int) -> list[int]:
