@@ -22,57 +22,41 @@
 
 #define K_ZERO ((double)1e-35f) /* LightGBM's kZeroThreshold is a float */
 
+/* With caches cold (a tick a second), scoring is bound by memory, ~1000 cache lines: words
+ * are kept at the model's width, the lines are prefetched as soon as their addresses are
+ * known, and each tree's leaf values are 64-byte aligned (two lines at width 16). */
 typedef struct {
     PyObject_HEAD
     Py_ssize_t features, trees, width;
     Py_ssize_t *start;  /* features + 1: feature f's thresholds are [start[f], start[f+1]) */
     double *thresholds; /* per feature, sorted */
-    uint32_t *prefix;   /* feature f's row r (r <= its thresholds) is row start[f] + f + r */
-    uint32_t *nan, *zero, *full; /* a row per feature; the tree's leaves */
-    double *values;              /* trees x (width + 1): a tree's leaf at a word's bit length */
+    void *prefix;       /* feature f's row r (r <= its thresholds) is row start[f] + f + r */
+    void *nan, *zero, *full; /* a row per feature; the trees' leaves */
+    double *values; /* trees x width: a tree's leaf at a word's bit length - 1 */
+    uint32_t *word; /* scratch for predict, which runs no Python code while it uses it */
 } ForestObject;
 
 static void forest_dealloc(ForestObject *self) {
-    PyMem_Free(self->start);
-    PyMem_Free(self->thresholds);
-    PyMem_Free(self->prefix);
-    PyMem_Free(self->nan);
-    PyMem_Free(self->zero);
-    PyMem_Free(self->full);
-    PyMem_Free(self->values);
+    free(self->start); /* all from aligned_alloc */
+    free(self->thresholds);
+    free(self->prefix);
+    free(self->nan);
+    free(self->zero);
+    free(self->full);
+    free(self->values);
+    free(self->word);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* `words` words of width/8 bytes each, widened to uint32 (one loop for both widths). */
-static uint32_t *words_of(const Py_buffer *b, Py_ssize_t words, Py_ssize_t width,
-                          const char *name) {
-    if (b->len != words * (width / 8)) {
-        PyErr_Format(PyExc_ValueError, "%s: %zd bytes, expected %zd", name, b->len,
-                     words * (width / 8));
+/* A copy of `b`, checked to hold n items of `size` bytes, on its own cache lines. */
+static void *copy_of(const Py_buffer *b, Py_ssize_t n, Py_ssize_t size, const char *name) {
+    if (b->len != n * size) {
+        PyErr_Format(PyExc_ValueError, "%s: %zd bytes, expected %zd", name, b->len, n * size);
         return NULL;
     }
-    uint32_t *out = PyMem_Malloc((words ? words : 1) * sizeof(uint32_t));
+    void *out = aligned_alloc(64, (b->len + 64) / 64 * 64);
     if (!out)
-        return (uint32_t *)PyErr_NoMemory();
-    if (width == 32) {
-        memcpy(out, b->buf, b->len);
-    } else {
-        const uint16_t *in = b->buf;
-        for (Py_ssize_t i = 0; i < words; i++)
-            out[i] = in[i];
-    }
-    return out;
-}
-
-static double *doubles_of(const Py_buffer *b, Py_ssize_t n, const char *name) {
-    if (b->len != n * (Py_ssize_t)sizeof(double)) {
-        PyErr_Format(PyExc_ValueError, "%s: %zd bytes, expected %zd", name, b->len,
-                     n * (Py_ssize_t)sizeof(double));
-        return NULL;
-    }
-    double *out = PyMem_Malloc((n ? n : 1) * sizeof(double));
-    if (!out)
-        return (double *)PyErr_NoMemory();
+        return PyErr_NoMemory();
     memcpy(out, b->buf, b->len);
     return out;
 }
@@ -90,7 +74,7 @@ static int forest_fill(ForestObject *self, Py_buffer *b) {
     }
     self->features = f;
     self->trees = b[5].len / (w / 8);
-    self->start = PyMem_Malloc((f + 1) * sizeof(Py_ssize_t));
+    self->start = aligned_alloc(64, ((f + 1) * sizeof(Py_ssize_t) + 64) / 64 * 64);
     if (!self->start) {
         PyErr_NoMemory();
         return -1;
@@ -109,13 +93,28 @@ static int forest_fill(ForestObject *self, Py_buffer *b) {
         PyErr_SetString(PyExc_ValueError, "no trees, or tables too large");
         return -1;
     }
-    self->thresholds = doubles_of(&b[1], n, "thresholds");
-    self->prefix = self->thresholds ? words_of(&b[2], (n + f) * t, w, "prefix") : NULL;
-    self->nan = self->prefix ? words_of(&b[3], f * t, w, "nan") : NULL;
-    self->zero = self->nan ? words_of(&b[4], f * t, w, "zero") : NULL;
-    self->full = self->zero ? words_of(&b[5], t, w, "full") : NULL;
-    self->values = self->full ? doubles_of(&b[6], t * (w + 1), "values") : NULL;
-    return self->values ? 0 : -1;
+    Py_ssize_t size = w / 8;
+    if (b[6].len != t * (w + 1) * (Py_ssize_t)sizeof(double)) {
+        PyErr_SetString(PyExc_ValueError, "values: expected trees x (width + 1) float64");
+        return -1;
+    }
+    if (!(self->thresholds = copy_of(&b[1], n, sizeof(double), "thresholds"))
+        || !(self->prefix = copy_of(&b[2], (n + f) * t, size, "prefix"))
+        || !(self->nan = copy_of(&b[3], f * t, size, "nan"))
+        || !(self->zero = copy_of(&b[4], f * t, size, "zero"))
+        || !(self->full = copy_of(&b[5], t, size, "full"))
+        || !(self->values = aligned_alloc(64, t * w * sizeof(double)))
+        || !(self->word = aligned_alloc(64, (t * sizeof(uint32_t) + 64) / 64 * 64))) {
+        if (!PyErr_Occurred())
+            PyErr_NoMemory();
+        return -1;
+    }
+    /* Column 0, the leaf of a word without bits, is 0.0 in the NumPy tables: it is never
+     * reached from real tables, and predict gives 0.0 for it without a lookup. */
+    const double *v = b[6].buf;
+    for (Py_ssize_t i = 0; i < t; i++)
+        memcpy(self->values + i * w, v + i * (w + 1) + 1, w * sizeof(double));
+    return 0;
 }
 
 static PyObject *forest_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
@@ -139,12 +138,13 @@ static PyObject *forest_new(PyTypeObject *type, PyObject *args, PyObject *kwds) 
     return (PyObject *)self;
 }
 
-/* Forest._row: the words of the trees for feature f at x. */
-static const uint32_t *row(const ForestObject *self, Py_ssize_t f, double x) {
+/* Forest._row: the trees' words for feature f at x. */
+static const void *row(const ForestObject *self, Py_ssize_t f, double x) {
+    Py_ssize_t bytes = self->trees * (self->width / 8);
     if (x != x)
-        return self->nan + f * self->trees;
+        return (const char *)self->nan + f * bytes;
     if (x >= -K_ZERO && x <= K_ZERO) /* a dense row drops what LightGBM calls zero */
-        return self->zero + f * self->trees;
+        return (const char *)self->zero + f * bytes;
     const double *thr = self->thresholds + self->start[f];
     Py_ssize_t lo = 0, hi = self->start[f + 1] - self->start[f];
     while (lo < hi) { /* bisect_left: the thresholds < x, whose splits go right */
@@ -154,11 +154,47 @@ static const uint32_t *row(const ForestObject *self, Py_ssize_t f, double x) {
         else
             hi = mid;
     }
-    return self->prefix + (self->start[f] + f + lo) * self->trees;
+    return (const char *)self->prefix + (self->start[f] + f + lo) * bytes;
 }
 
-/* The exit leaf's column: the word's bit length (as np.frexp's exponent; 0 for 0). */
-static inline int bit_length(uint32_t w) { return w ? 32 - __builtin_clz(w) : 0; }
+static void prefetch(const void *p, Py_ssize_t bytes) {
+    for (Py_ssize_t b = 0; b < bytes; b += 64)
+        __builtin_prefetch((const char *)p + b);
+}
+
+#define INLINE static inline __attribute__((always_inline))
+#define AHEAD 8 /* trees whose leaf values are prefetched ahead of the sums */
+
+INLINE uint32_t at(const void *words, Py_ssize_t i, int wide) {
+    return wide ? ((const uint32_t *)words)[i] : ((const uint16_t *)words)[i];
+}
+
+/* The scores from the rows (NULL for the candidate's feature, then one per candidate);
+ * inlined once per width, so that `wide` is a constant. */
+INLINE void sums(const ForestObject *self, const void **rows, Py_ssize_t nv, double *score,
+                 int wide) {
+    Py_ssize_t t = self->trees, w = self->width;
+    uint32_t *word = self->word;
+    /* The shared part: the trees' words ANDed over every feature but the candidate's. */
+    for (Py_ssize_t i = 0; i < t; i++)
+        word[i] = at(self->full, i, wide);
+    for (Py_ssize_t f = 0; f < self->features; f++)
+        if (rows[f])
+            for (Py_ssize_t i = 0; i < t; i++)
+                word[i] &= at(rows[f], i, wide);
+    /* Tree by tree, so each candidate's sum is in LightGBM's order (from 0.0, held in
+     * score[c]) and the candidates' additions do not wait on each other. */
+    const void **cand = rows + self->features;
+    for (Py_ssize_t i = 0; i < t; i++) {
+        if (i + AHEAD < t)
+            prefetch(self->values + (i + AHEAD) * w, w * sizeof(double));
+        const double *leaf = self->values + i * w;
+        for (Py_ssize_t c = 0; c < nv; c++) {
+            uint32_t exit = word[i] & at(cand[c], i, wide); /* the highest bit left */
+            score[c] += exit ? leaf[31 - __builtin_clz(exit)] : 0.0;
+        }
+    }
+}
 
 /* Floats of a sequence into out[0..n) but out[skip], as Python's float() would take them. */
 static int floats(PyObject *fast, double *out, Py_ssize_t skip) {
@@ -176,56 +212,50 @@ static int floats(PyObject *fast, double *out, Py_ssize_t skip) {
 
 static PyObject *forest_predict(ForestObject *self, PyObject *args) {
     PyObject *base_arg, *values_arg, *base = NULL, *values = NULL, *out = NULL;
-    Py_ssize_t feature;
+    Py_ssize_t feature, nf = self->features;
     double *x = NULL;
-    uint32_t *word = NULL;
-    const uint32_t **rows = NULL;
+    const void **rows = NULL;
     if (!PyArg_ParseTuple(args, "OnO:predict", &base_arg, &feature, &values_arg))
         return NULL;
-    if (feature < 0 || feature >= self->features) {
-        PyErr_Format(PyExc_ValueError, "feature %zd: the forest has %zd", feature,
-                     self->features);
+    if (feature < 0 || feature >= nf) {
+        PyErr_Format(PyExc_ValueError, "feature %zd: the forest has %zd", feature, nf);
         return NULL;
     }
+    /* The bisects' thresholds first: they are needed before any row's address is known. */
+    prefetch(self->thresholds, self->start[nf] * sizeof(double));
     base = PySequence_Fast(base_arg, "base must be a sequence of floats");
     values = base ? PySequence_Fast(values_arg, "values must be a sequence of floats") : NULL;
     if (!values)
         goto done;
-    if (PySequence_Fast_GET_SIZE(base) != self->features) {
+    if (PySequence_Fast_GET_SIZE(base) != nf) {
         PyErr_Format(PyExc_ValueError, "base has %zd features, the forest %zd",
-                     PySequence_Fast_GET_SIZE(base), self->features);
+                     PySequence_Fast_GET_SIZE(base), nf);
         goto done;
     }
-    Py_ssize_t nv = PySequence_Fast_GET_SIZE(values), t = self->trees, w1 = self->width + 1;
+    Py_ssize_t nv = PySequence_Fast_GET_SIZE(values);
     /* x: the base row, then the candidates' values, then their scores */
-    x = PyMem_Calloc(self->features + 2 * nv, sizeof(double));
-    word = PyMem_Malloc(t * sizeof(uint32_t));
-    rows = PyMem_Malloc((nv ? nv : 1) * sizeof(*rows));
-    if (!x || !word || !rows) {
+    x = PyMem_Calloc(nf + 2 * nv, sizeof(double));
+    rows = PyMem_Calloc(nf + nv, sizeof(*rows));
+    if (!x || !rows) {
         PyErr_NoMemory();
         goto done;
     }
-    double *cand = x + self->features, *score = cand + nv;
+    double *cand = x + nf, *score = cand + nv;
     if (floats(base, x, feature) || floats(values, cand, -1))
         goto done;
-    /* The shared part: the trees' words ANDed over every feature but the candidate's. */
-    memcpy(word, self->full, t * sizeof(uint32_t));
-    for (Py_ssize_t f = 0; f < self->features; f++) {
-        if (f == feature)
-            continue;
-        const uint32_t *r = row(self, f, x[f]);
-        for (Py_ssize_t i = 0; i < t; i++)
-            word[i] &= r[i];
+    /* No Python code runs from here: self->word is this call's. */
+    Py_ssize_t bytes = self->trees * (self->width / 8);
+    for (Py_ssize_t f = 0; f < nf + nv; f++) {
+        if (f != feature) {
+            rows[f] = row(self, f < nf ? f : feature, x[f]);
+            prefetch(rows[f], bytes);
+        }
     }
-    for (Py_ssize_t c = 0; c < nv; c++)
-        rows[c] = row(self, feature, cand[c]);
-    /* Tree by tree, so each candidate's sum is in LightGBM's order (from 0.0, held in
-     * score[c]) and the candidates' additions do not wait on each other. */
-    for (Py_ssize_t i = 0; i < t; i++) {
-        const double *leaf = self->values + i * w1;
-        for (Py_ssize_t c = 0; c < nv; c++)
-            score[c] += leaf[bit_length(word[i] & rows[c][i])];
-    }
+    prefetch(self->values, AHEAD * self->width * sizeof(double));
+    if (self->width == 32)
+        sums(self, rows, nv, score, 1);
+    else
+        sums(self, rows, nv, score, 0);
     out = PyList_New(nv);
     for (Py_ssize_t c = 0; out && c < nv; c++) {
         PyObject *s = PyFloat_FromDouble(score[c]);
@@ -239,7 +269,6 @@ done:
     Py_XDECREF(base);
     Py_XDECREF(values);
     PyMem_Free(x);
-    PyMem_Free(word);
     PyMem_Free(rows);
     return out;
 }
