@@ -90,6 +90,7 @@ class Model:
         self.meta = meta
         self.forest = forest
         self._log2: dict[tuple[int, ...], list[float]] = {}
+        self._missing = (math.nan,) * len(meta.features)
 
     @classmethod
     def load(cls, txt_path: Path, json_path: Path, driver: str,
@@ -155,11 +156,15 @@ class Model:
         if self.forest is None:
             pred = self.booster.predict(self._rows(features, values), num_threads=1)
         else:
-            logs = self._log2.get(tuple(values))
+            key = tuple(values)
+            logs = self._log2.get(key)
             if logs is None:
-                logs = self._log2[tuple(values)] = [math.log2(v) for v in values]
-            base = [float(features.get(f, math.nan)) for f in self.meta.features[:-1]]
-            pred = self.forest.predict([*base, 0.0], len(base), logs)
+                logs = self._log2[key] = [math.log2(v) for v in values]
+            # Every tick: no Python loop (the forest converts the values to floats, and
+            # ignores the candidate feature's own slot, filled here with whatever).
+            names = self.meta.features
+            base = list(map(features.get, names, self._missing))
+            pred = self.forest.predict(base, len(names) - 1, logs)
         return dict(zip(values, pred, strict=True))
 
     def contributions(self, features: Mapping[str, float], value: int) -> dict[str, float]:
