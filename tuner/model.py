@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import stat
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -91,6 +92,9 @@ class Model:
         self.forest = forest
         self._log2: dict[tuple[int, ...], list[float]] = {}
         self._missing = (math.nan,) * len(meta.features)
+        # The drivers' own key objects (their literals are interned): a dict lookup then
+        # matches by identity, on keys the driver has just touched, not on cold copies.
+        self._names = tuple(map(sys.intern, meta.features))
 
     @classmethod
     def load(cls, txt_path: Path, json_path: Path, driver: str,
@@ -162,7 +166,7 @@ class Model:
                 logs = self._log2[key] = [math.log2(v) for v in values]
             # Every tick: no Python loop (the forest converts the values to floats, and
             # ignores the candidate feature's own slot, filled here with whatever).
-            names = self.meta.features
+            names = self._names
             base = list(map(features.get, names, self._missing))
             pred = self.forest.predict(base, len(names) - 1, logs)
         return dict(zip(values, pred, strict=True))
