@@ -145,6 +145,17 @@ def test_a_forest_that_disagrees_with_the_booster_is_not_used(
     assert Model.load(*model_files, "readahead", MODEL_FEATURES).forest is None
 
 
+def test_same_values_for_another_feature_are_not_scored_with_the_first_features_masks(
+        shipped: Model) -> None:
+    # The NumPy evaluator caches the candidates' masks; keyed by the values alone, scoring
+    # the same values for feature 0 after the candidate feature reused the latter's masks.
+    forest = Forest(shipped_paths("readahead")[0].read_text(), native=False)
+    base = [math.nan] * (CAND + 1)
+    forest.predict(base, CAND, LOGS)
+    rows = np.array([[v, *base[1:]] for v in LOGS])
+    assert forest.predict(base, 0, LOGS) == shipped.booster.predict(rows, num_threads=1).tolist()
+
+
 @pytest.mark.parametrize("missing", ["None", "Zero", "NaN"])
 def test_goes_left_follows_lightgbm_numerical_decision(missing: str) -> None:
     # Tree::NumericalDecision: NaN is 0 unless the split has a NaN rule; the missing rule

@@ -123,7 +123,7 @@ class Forest:
             self._prefix.append(prefix)
             self._nan.append(self._special(feat, float("nan")))
             self._zero.append(self._special(feat, 0.0))
-        self._cand: dict[tuple[float, ...], Any] = {}  # candidate values → masks
+        self._cand: dict[tuple[float, ...], Any] = {}  # (feature, *values) → masks
 
     def _native(self) -> Any:
         """The tables as ``mltune._fastforest`` takes them: bytes, rows in order."""
@@ -172,8 +172,8 @@ class Forest:
                 word &= zero[f]
             else:
                 word &= prefix[f][bisect_left(thresholds[f], x)]
-        key = tuple(values)
-        cand = self._cand.get(key)
+        key = (feature, *values)  # the masks are the feature's: keyed by values alone, a
+        cand = self._cand.get(key)  # call for another feature got the previous one's
         if cand is None:
             # The candidates' masks as a (trees, rows) array: ANDed with the shared word in
             # one NumPy operation instead of one big-int AND and to_bytes per candidate.
