@@ -140,6 +140,8 @@ def test_a_model_the_forest_refuses_is_scored_by_the_booster(
 
 def test_a_forest_that_disagrees_with_the_booster_is_not_used(
         model_files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    # The NumPy path (tests/test_fastforest.py does the native one).
+    monkeypatch.setattr("mltune.forest.NATIVE", None)
     real = Forest.predict
     monkeypatch.setattr(Forest, "predict", lambda self, *a: [x + 1e-15 for x in real(self, *a)])
     assert Model.load(*model_files, "readahead", MODEL_FEATURES).forest is None

@@ -142,7 +142,8 @@ class Model:
         rows = probes(forest, cand)
         full = np.array([[*r[:cand], v, *r[cand + 1:]] for r in rows for v in values])
         want = self.booster.predict(full, num_threads=1).reshape(len(rows), len(values))
-        got = np.array([forest.predict(r, cand, values) for r in rows])
+        scorer = forest.native or forest  # as score() calls it
+        got = np.array([scorer.predict(r, cand, values) for r in rows])
         if not np.array_equal(got, want):
             # Not an error (the booster scores the same), but 0.3 ms more per tick: say so.
             log.info("compiled forest differs from the booster on probe rows; using the booster")
@@ -168,7 +169,9 @@ class Model:
             # ignores the candidate feature's own slot, filled here with whatever).
             names = self._names
             base = list(map(features.get, names, self._missing))
-            pred = self.forest.predict(base, len(names) - 1, logs)
+            # The native scorer, when there is one, without Forest.predict's Python frame
+            # around it (~3 us with cold caches); the loader checked this very call.
+            pred = (self.forest.native or self.forest).predict(base, len(names) - 1, logs)
         return dict(zip(values, pred, strict=True))
 
     def contributions(self, features: Mapping[str, float], value: int) -> dict[str, float]:
