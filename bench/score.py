@@ -21,6 +21,7 @@ import random
 import statistics
 import time
 from collections.abc import Callable
+from multiprocessing.synchronize import Event
 
 import numpy as np
 from mltune.drivers.readahead import CANDIDATES, MODEL_FEATURES
@@ -36,7 +37,7 @@ def thrash(stop: Callable[[], bool]) -> None:
         buf += 1
 
 
-def _thrasher(event: multiprocessing.synchronize.Event) -> None:
+def _thrasher(event: Event) -> None:
     thrash(event.is_set)
 
 
