@@ -45,7 +45,8 @@ from mltune import kept, loop, model, tracing
 try:  # absent before the perf source: the same script still measures older revisions
     from mltune import perf, tracefs
     SOURCES: list[Any] = [perf.PerfSource, tracefs.TracefsSource]
-    DECODERS: list[tuple[Any, str]] = [(perf.PerfSource, "_decode"), (tracefs, "decode")]
+    DECODERS: list[tuple[Any, str]] = [(perf.PerfSource, "_decode"), (perf.PerfSource, "decode"),
+                                       (tracefs, "decode")]
 except ImportError:
     SOURCES, DECODERS = [], []
 from mltune.drivers import readahead
@@ -60,6 +61,7 @@ STAGES: dict[str, list[tuple[Any, str]]] = {
     "drain": [(tracing.TraceSampler, "_drain"), *[(s, "drain") for s in SOURCES]],
     "decode": [(tracing, "decode"), (tracing, "parse"), *DECODERS],
     "summarize": [(tracing, "summarize")],
+    "native": [(tracing, "summarize_records")],  # decode + summarize in mltune._fasttrace
     "features": [(readahead, "_trace_features"), (readahead, "_disk_features")],
     "read proc": [(kept.KeptFile, "read")],
     "read sys": [(readahead, "read_once"),
@@ -181,8 +183,8 @@ def in_process(lab: Lab, pattern: str, ticks: int, interval: float, state: Path)
 
 def report_stages(pattern: str, rows: list[dict]) -> None:
     stages = sorted({k for r in rows for k in r} - {"tick_ms", "window"})
-    order = ["toggle", "drain", "decode", "summarize", "features", "read proc", "read sys", "model",
-             "policies", "write sys", "audit"]
+    order = ["toggle", "drain", "decode", "summarize", "native", "features", "read proc",
+             "read sys", "model", "policies", "write sys", "audit"]
     stages = [s for s in order if s in stages] + [s for s in stages if s not in order]
     print(f"\n{pattern}: {len(rows)} ticks, stage ms (median / p90)")
     for s in [*stages, "other", "tick_ms", "window"]:

@@ -205,9 +205,10 @@ class ReadaheadDriver:
                 via = sampler.source.name if sampler.source else ""
                 if via != self.traced_by:
                     self.traced_by = via
-                    log.info("access patterns of %s from %s", ", ".join(names),
+                    log.info("access patterns of %s from %s; decoding: %s", ", ".join(names),
                              "perf events" if via == "perf" else
-                             f"a tracefs instance ({sampler.why_not_perf or 'configured'})")
+                             f"a tracefs instance ({sampler.why_not_perf or 'configured'})",
+                             sampler.decoding)
             return self._sampler.sample()
         except MltuneError as err:
             self.trace = False

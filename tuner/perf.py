@@ -32,7 +32,7 @@ import time
 from collections.abc import Iterator, Sequence
 
 from .errors import MltuneError
-from .ringbuf import Decoder, Event, EventFormat, line_len, merge_capped
+from .ringbuf import Decoder, Event, EventFormat, line_len, merge_capped, native_layouts
 
 # perf_event_open(2) is not in Python's os module. Only architectures with the generic
 # ioctl encoding and little-endian records (what the decoders read) are listed.
@@ -109,6 +109,7 @@ class PerfSource:
             raise ValueError("perf ring buffers are a power of two pages")
         self.formats = list(formats)
         self.table = table
+        self.layouts = native_layouts(self.formats, table)  # for mltune._fasttrace
         self.filter = event_filter
         self.cpus = list(cpus)
         self.data_pages = data_pages
@@ -215,9 +216,9 @@ class PerfSource:
     def events(self, limit: int) -> list[Event]:
         """The window's events in ``trace_pipe``'s order, as many as fit in ``limit`` bytes
         of its text: what a tracefs instance would give."""
-        return self._decode(self.drain(), limit)
+        return self.decode(self.drain(), limit)
 
-    def _decode(self, bufs: Sequence[bytes], limit: int) -> list[Event]:
+    def decode(self, bufs: Sequence[bytes], limit: int) -> list[Event]:
         """Each CPU's records, decoded only as far as the merged order takes them
         (:func:`mltune.ringbuf.merge_capped`): decoding every CPU up to ``limit`` on its
         own, then merging, decoded about half as many events again as were kept."""

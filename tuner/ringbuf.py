@@ -59,6 +59,8 @@ FIELDS = {
               "mmap_miss", "prev_pos", "req_count"),
 }
 FIELDS[ASYNC_RA] = FIELDS[SYNC_RA]
+KINDS = (GET_PAGES, FAULT, SYNC_RA, ASYNC_RA)  # as numbered in mltune._fasttrace
+_MAX_LAYOUTS = 16  # event types _fasttrace takes (MAXLAYOUTS)
 INO, DEV, INDEX, LAST_INDEX, RA_PAGES = 0, 1, 2, 3, 6  # positions in the values above
 
 _PAGE_HEADER = struct.Struct("<QQ").unpack_from
@@ -159,6 +161,29 @@ def decoders(formats: Sequence[EventFormat]) -> dict[int, Decoder]:
         kind = next(k for k in FIELDS if k == f.name)  # the constant: equal at once, by identity
         out[f.id] = Decoder(kind, unpack, _CONTEXT + _FIXED[kind])
     return out
+
+
+def native_layouts(formats: Sequence[EventFormat], table: dict[int, Decoder]) -> bytes | None:
+    """What ``mltune._fasttrace`` needs of :func:`decoders`' ``table``, packed: per event id
+    its kind (index in :data:`KINDS`), the fixed parts of its line (``Decoder.fixed`` as
+    :func:`line_len` counts it, and as :func:`text_len` does), then offset, size and sign of
+    each of its :data:`FIELDS`, in that order. None if a number does not fit its slot (a
+    field past 64 KiB): then the records are decoded in Python."""
+    out = bytearray()
+    ids = [f for f in formats if f.id in table]
+    if len(ids) > _MAX_LAYOUTS:
+        return None
+    try:
+        for f in ids:
+            dec = table[f.id]
+            out += struct.pack("<HBBHH", f.id, KINDS.index(dec.kind), len(FIELDS[dec.kind]),
+                               dec.fixed, _CONTEXT + _FIXED[dec.kind])
+            for name in FIELDS[dec.kind]:
+                offset, size, signed = f.fields[name]
+                out += struct.pack("<HBB", offset, size, signed)
+    except struct.error:
+        return None
+    return bytes(out)
 
 
 def _reordered(unpack: Callable[[bytes, int], tuple[int, ...]],

@@ -23,6 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from .errors import MltuneError
 from .perf import PerfError, PerfSource, online_cpus
@@ -43,6 +44,12 @@ from .ringbuf import (
 )
 from .sysfs import Root
 from .tracefs import EVENTS, TRACEFS, TracefsSource, mount, private_formats, unmount
+
+try:  # built by pip install from tuner/_fasttrace.c; optional: without it, Python decodes
+    from . import _fasttrace as _native
+    NATIVE: ModuleType | None = _native
+except ImportError:
+    NATIVE = None
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +115,58 @@ def summarize(events: Sequence[Event]) -> dict[tuple[int, int], TraceStats]:
     return {(dev >> 20, dev & 0xFFFFF): acc.stats() for dev, acc in per_dev.items()}
 
 
+def perf_stats(source: PerfSource, limit: int, native: bool = True) \
+        -> dict[tuple[int, int], TraceStats]:
+    """:func:`summarize` of ``source``'s window (:meth:`PerfSource.events`), in one native
+    pass (``mltune._fasttrace``) when it is built: decoding and summarizing in Python cost
+    ~1 us per event, most of a tick. The Python path is the reference: the tests hold the
+    two equal, floats included."""
+    bufs = source.drain()
+    if native and NATIVE is not None and source.layouts is not None:
+        return summarize_records(source, bufs, limit)
+    return summarize(source.decode(bufs, limit))
+
+
+def summarize_records(source: PerfSource, bufs: Sequence[bytes], limit: int) \
+        -> dict[tuple[int, int], TraceStats]:
+    """``summarize(source.decode(bufs, limit))`` in ``mltune._fasttrace``, which must be
+    built and take ``source``'s layouts (see :func:`perf_stats`)."""
+    assert NATIVE is not None and source.layouts is not None
+    devs, lost = NATIVE.summarize_records(bufs, source.layouts, limit)
+    source.lost += lost
+    return {(dev >> 20, dev & 0xFFFFF): _trace_stats(*counts) for dev, *counts in devs}
+
+
+def _trace_stats(reads: int, faults: int, sync: int, asyn: int, seq: int, near: int,
+                 gaps: int, gap_sum: float, pages: int, first: int | None, last: int | None,
+                 files: int, ra_median: int | None, run_total: int, run_sq: int) -> TraceStats:
+    """A device's statistics from its counts (:class:`_Acc`'s, or ``mltune._fasttrace``'s:
+    one place for the ratios keeps the two paths' floats equal). ``first``/``last``: time
+    stamps (ns) of the first and last access; ``run_total``/``run_sq``: sums of the run
+    lengths and of their squares."""
+    n = reads + faults
+    # Seconds as trace_pipe prints them: microseconds, rounded (ns2usecs).
+    span = ((last + 500) // 1000) / 1e6 - ((first + 500) // 1000) / 1e6 \
+        if n > 1 and first is not None and last is not None else 0.0
+    return TraceStats(
+        reads=reads,
+        faults=faults,
+        sync_ra=sync,
+        async_ra=asyn,
+        rate=(n - 1) / span if span > 0 else math.nan,
+        seq_frac=seq / gaps if gaps else math.nan,
+        near_frac=near / gaps if gaps else math.nan,
+        log_gap=gap_sum / gaps if gaps else math.nan,
+        req_pages=pages / reads if reads else math.nan,
+        files=files,
+        ra_pages=float(ra_median) if ra_median is not None else math.nan,
+        # Page-weighted mean run length: the length of the run an accessed page belongs to.
+        # 4 KiB random reads give 1, 16 KiB random reads 4, a sequential stream hundreds,
+        # and a mix is dominated by whichever moves more pages.
+        run_pages=run_sq / run_total if run_total > 0 else math.nan,
+    )
+
+
 class _Acc:
     """Accumulator for one device. Keeps a few open runs ("heads") per inode so that
     interleaved streams on one file (several readers) are still recognised as sequential."""
@@ -117,7 +176,8 @@ class _Acc:
         self.seq = self.near = self.gaps_n = 0
         self.gap_sum = 0.0
         self.pages = 0
-        self.first = self.last = math.nan  # timestamps of the first and last access
+        self.first: int | None = None  # time stamps (ns) of the first and last access
+        self.last: int | None = None
         self.heads: dict[int, list[list[int]]] = {}  # inode → [[next page, run start], ...]
         self.runs: list[int] = []  # lengths in pages of closed runs
         self.ra_pages: list[int] = []
@@ -194,39 +254,17 @@ class _Acc:
                 old = heads.pop(0)
                 runs.append(old[0] - old[1])
         if accesses:
-            # Seconds as trace_pipe prints them: microseconds, rounded (ns2usecs).
-            self.first = ((accesses[0][0] + 500) // 1000) / 1e6
-            self.last = ((accesses[-1][0] + 500) // 1000) / 1e6
+            self.first, self.last = accesses[0][0], accesses[-1][0]
         self.reads, self.faults, self.pages = reads, faults, pages
         self.seq, self.near, self.gaps_n, self.gap_sum = seq, near, gaps_n, gap_sum
 
-    def run_pages(self) -> float:
-        """Page-weighted mean run length: the length of the run an accessed page belongs to.
-        4 KiB random reads give 1, 16 KiB random reads 4, a sequential stream hundreds, and
-        a mix is dominated by whichever moves more pages."""
-        runs = self.runs + [h[0] - h[1] for hs in self.heads.values() for h in hs]
-        total = sum(runs)
-        return sum(r * r for r in runs) / total if total > 0 else math.nan
-
     def stats(self) -> TraceStats:
-        n = self.reads + self.faults
-        span = self.last - self.first if n > 1 else 0.0
+        runs = self.runs + [h[0] - h[1] for hs in self.heads.values() for h in hs]
         ra = sorted(self.ra_pages)
-        g = self.gaps_n
-        return TraceStats(
-            reads=self.reads,
-            faults=self.faults,
-            sync_ra=self.sync,
-            async_ra=self.asyn,
-            rate=(n - 1) / span if span > 0 else math.nan,
-            seq_frac=self.seq / g if g else math.nan,
-            near_frac=self.near / g if g else math.nan,
-            log_gap=self.gap_sum / g if g else math.nan,
-            req_pages=self.pages / self.reads if self.reads else math.nan,
-            files=len(self.heads),
-            ra_pages=float(ra[len(ra) // 2]) if ra else math.nan,
-            run_pages=self.run_pages(),
-        )
+        return _trace_stats(self.reads, self.faults, self.sync, self.asyn, self.seq, self.near,
+                            self.gaps_n, self.gap_sum, self.pages, self.first, self.last,
+                            len(self.heads), ra[len(ra) // 2] if ra else None, sum(runs),
+                            sum(r * r for r in runs))
 
 
 class TraceSampler:
@@ -244,7 +282,8 @@ class TraceSampler:
 
     def __init__(self, root: Root, devices: dict[str, list[tuple[int, int]]],
                  window_s: float = 0.05, buffer_kb: int = 8,
-                 read_limit: int = TEXT_LIMIT, source: str = "auto") -> None:
+                 read_limit: int = TEXT_LIMIT, source: str = "auto",
+                 native: bool = True) -> None:
         if source not in SOURCES:
             raise ValueError(f"trace source {source!r}; valid: {', '.join(SOURCES)}")
         self.root = root
@@ -253,6 +292,7 @@ class TraceSampler:
         self.buffer_kb = buffer_kb
         self.read_limit = read_limit  # bytes of trace_pipe text the features cover
         self.want = source
+        self.native = native  # perf records through mltune._fasttrace when it is built
         self.source: PerfSource | TracefsSource | None = None
         self.why_not_perf = ""  # why the instance is used instead of perf events
         self._mounted = False
@@ -264,6 +304,22 @@ class TraceSampler:
     def instance(self) -> str | None:
         """The tracefs instance's path under the root, when that is the source."""
         return self.source.instance if isinstance(self.source, TracefsSource) else None
+
+    @property
+    def decoding(self) -> str:
+        """How the window's records become statistics, for the log: "native", or "Python"
+        and why."""
+        if self.source is None:
+            return "none (not open)"
+        if not isinstance(self.source, PerfSource):
+            return "Python (tracefs pages)"
+        if not self.native:
+            return "Python (native decoding switched off)"
+        if NATIVE is None:
+            return "Python (mltune._fasttrace not built: no C compiler at install?)"
+        if self.source.layouts is None:
+            return "Python (event layout beyond what mltune._fasttrace reads)"
+        return "native"
 
     def available(self) -> tuple[bool, str]:
         if not self.root.exists(TRACEFS):
@@ -351,17 +407,17 @@ class TraceSampler:
             self.windows = 1 + SPARSE_FACTOR
         return out
 
-    def _stats(self, events: Sequence[Event]) -> dict[str, TraceStats]:
+    def _stats(self, by_dev: dict[tuple[int, int], TraceStats]) -> dict[str, TraceStats]:
         out: dict[str, TraceStats] = {}
-        for d, s in summarize(events).items():
+        for d, s in by_dev.items():
             name = self._by_dev.get(d)
             # A disk and its partitions: keep the busiest filesystem of the disk.
             if name is not None and (name not in out or s.accesses > out[name].accesses):
                 out[name] = s
         return out
 
-    def _record(self, seconds: float) -> list[Event]:
-        """Record for ``seconds``, stop, drain: the window's events."""
+    def _record(self, seconds: float) -> dict[tuple[int, int], TraceStats]:
+        """Record for ``seconds``, stop, drain: the window's statistics per device."""
         source = self.source
         if source is None:
             raise MltuneError("trace sampler used before open()")
@@ -370,7 +426,9 @@ class TraceSampler:
         source.wait(seconds)
         self.slept += time.perf_counter() - t0
         source.switch(False)
-        return source.events(self.read_limit)
+        if isinstance(source, PerfSource):
+            return perf_stats(source, self.read_limit, self.native)
+        return summarize(source.events(self.read_limit))
 
     def close(self) -> None:
         source, self.source = self.source, None

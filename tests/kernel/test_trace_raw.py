@@ -6,6 +6,7 @@
    reference parser the model was trained with, capped as the old sampler capped it.
 2. perf events record the same events as the instance, CPU by CPU, in the same order; the
    cap and the statistics on top are shared code (tests/test_perf.py).
+3. The native pass (mltune._fasttrace) gives the Python path's statistics on real windows.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ import time
 from pathlib import Path
 
 import pytest
+from mltune.perf import PerfSource
 from mltune.ringbuf import decode
 from mltune.sysfs import Root
 from mltune.tracefs import TracefsSource
-from mltune.tracing import TEXT_LIMIT, TraceSampler, summarize
+from mltune.tracing import NATIVE, TEXT_LIMIT, TraceSampler, summarize, summarize_records
 
+from tests.test_fasttrace import bits
 from tests.tracing import kernel, reference
 
 pytestmark = pytest.mark.kernel
@@ -126,3 +129,36 @@ def test_perf_events_record_what_the_tracefs_instance_records(lab, pattern: str,
         run.stop()
         perf.close()
         inst.close()
+
+
+@pytest.mark.skipif(NATIVE is None, reason="mltune._fasttrace is not built (no C compiler "
+                                           "when installed?): only the Python path exists")
+@pytest.mark.parametrize("pattern,ra,window", [("seq", 128, 0.05), ("mmap-rand", 16, 0.2)])
+def test_native_statistics_of_perf_windows_equal_the_python_path(lab, pattern: str, ra: int,
+                                                                 window: float) -> None:
+    dev = tuple(int(x) for x in Path(f"/sys/block/{lab.device}/dev").read_text().split(":"))
+    sampler = TraceSampler(Root("/"), {lab.device: [dev]}, source="perf")
+    sampler.open()
+    src = sampler.source
+    assert isinstance(src, PerfSource) and sampler.decoding == "native"
+    lab.set_read_ahead_kb(ra)
+    run = lab.start(pattern, 5)
+    try:
+        time.sleep(1.0)
+        accesses = 0
+        for _ in range(3):
+            src.drain()
+            src.switch(True)
+            time.sleep(window)
+            src.switch(False)
+            bufs = src.drain()
+            lost = src.lost
+            want = summarize(src.decode(bufs, TEXT_LIMIT))
+            want_lost, src.lost = src.lost - lost, lost
+            assert bits(summarize_records(src, bufs, TEXT_LIMIT)) == bits(want)
+            assert src.lost - lost == want_lost
+            accesses += sum(s.accesses for s in want.values())
+        assert accesses > 100, "fio's accesses were not traced"
+    finally:
+        run.stop()
+        sampler.close()
