@@ -1,9 +1,16 @@
-"""The one thing pyproject.toml cannot say with setuptools < 74.1: the optional C extension.
+"""The one thing pyproject.toml cannot say with setuptools < 74.1: the optional C extensions.
 
 ``optional=True``: without a compiler (or Python headers) the build warns and the install
-goes on; mltune then decodes perf records in Python (see mltune.tracing.DECODING)."""
+goes on; mltune then decodes perf records in Python (see mltune.tracing.DECODING) and scores
+candidates with NumPy (see mltune.forest.NATIVE)."""
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("mltune._fasttrace", ["tuner/_fasttrace.c"], optional=True,
-                             extra_compile_args=["-O2", "-fno-fast-math"])])
+FLAGS = ["-O2", "-fno-fast-math"]
+
+setup(ext_modules=[
+    Extension("mltune._fasttrace", ["tuner/_fasttrace.c"], optional=True,
+              extra_compile_args=FLAGS),
+    Extension("mltune._fastforest", ["tuner/_fastforest.c"], optional=True,
+              extra_compile_args=FLAGS),
+])

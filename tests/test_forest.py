@@ -140,9 +140,22 @@ def test_a_model_the_forest_refuses_is_scored_by_the_booster(
 
 def test_a_forest_that_disagrees_with_the_booster_is_not_used(
         model_files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    # The NumPy path (tests/test_fastforest.py does the native one).
+    monkeypatch.setattr("mltune.forest.NATIVE", None)
     real = Forest.predict
-    monkeypatch.setattr(Forest, "predict", lambda self, *a: real(self, *a) + 1e-15)
+    monkeypatch.setattr(Forest, "predict", lambda self, *a: [x + 1e-15 for x in real(self, *a)])
     assert Model.load(*model_files, "readahead", MODEL_FEATURES).forest is None
+
+
+def test_same_values_for_another_feature_are_not_scored_with_the_first_features_masks(
+        shipped: Model) -> None:
+    # The NumPy evaluator caches the candidates' masks; keyed by the values alone, scoring
+    # the same values for feature 0 after the candidate feature reused the latter's masks.
+    forest = Forest(shipped_paths("readahead")[0].read_text(), native=False)
+    base = [math.nan] * (CAND + 1)
+    forest.predict(base, CAND, LOGS)
+    rows = np.array([[v, *base[1:]] for v in LOGS])
+    assert forest.predict(base, 0, LOGS) == shipped.booster.predict(rows, num_threads=1).tolist()
 
 
 @pytest.mark.parametrize("missing", ["None", "Zero", "NaN"])

@@ -17,6 +17,10 @@ validates it; ``dump_model()`` would cost 8 MB of peak memory and writes ``inf``
 as 1e300). Decisions follow ``Tree::NumericalDecision`` and LightGBM's dense-row input
 (|x| <= kZeroThreshold is 0); trees are summed in LightGBM's order, so scores are equal to
 the last bit, which the loader checks against the booster (:meth:`mltune.model.Model.load`).
+
+When ``mltune._fastforest`` is built (``tuner/_fastforest.c``), it scores instead, from the
+same tables, without the per-call overhead of NumPy and of big ints. The NumPy evaluator
+stays as the fallback and as the reference the tests hold it to (``Forest(text, native=False)``).
 """
 
 from __future__ import annotations
@@ -24,9 +28,16 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any, NamedTuple
 
 import numpy as np
+
+try:  # built by pip install from tuner/_fastforest.c; optional: without it, NumPy scores
+    from . import _fastforest as _native
+    NATIVE: ModuleType | None = _native
+except ImportError:
+    NATIVE = None
 
 K_ZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold is the float 1e-35f
 _CATEGORICAL, _DEFAULT_LEFT = 1, 2  # decision_type bits (LightGBM tree.h)
@@ -47,7 +58,10 @@ class Split(NamedTuple):
 
 
 class Forest:
-    def __init__(self, text: str) -> None:
+    """The trees of a model text, scored by ``mltune._fastforest`` when it is built and
+    ``native`` is true, else by the NumPy evaluator; :attr:`native` says which."""
+
+    def __init__(self, text: str, native: bool = True) -> None:
         head, _, body = text.partition("\nTree=")
         keys = dict(line.split("=", 1) for line in head.splitlines() if "=" in line)
         # Plain regression: the score is the sum of the trees, nothing applied after it.
@@ -62,6 +76,11 @@ class Forest:
             raise Unsupported(f"trees with {width} leaves (at most 32)")
         self.width = 16 if width <= 16 else 32
         self.trees = len(trees)
+        self._compile(trees)
+        self.native = self._native() if native and NATIVE is not None else None
+
+    def _compile(self, trees: Sequence[_Tree]) -> None:
+        """QuickScorer's tables, for both evaluators."""
         splits: list[list[Split]] = [[] for _ in range(self.features)]
         values = np.zeros((self.trees, self.width + 1))
         for t, tree in enumerate(trees):
@@ -104,7 +123,20 @@ class Forest:
             self._prefix.append(prefix)
             self._nan.append(self._special(feat, float("nan")))
             self._zero.append(self._special(feat, 0.0))
-        self._cand: dict[tuple[float, ...], Any] = {}  # candidate values → masks
+        self._cand: dict[tuple[float, ...], Any] = {}  # (feature, *values) → masks
+
+    def _native(self) -> Any:
+        """The tables as ``mltune._fastforest`` takes them: bytes, rows in order."""
+        assert NATIVE is not None
+
+        def words(rows: Sequence[int]) -> bytes:
+            return b"".join(r.to_bytes(self._bytes, "little") for r in rows)
+
+        return NATIVE.Forest(
+            self.width, np.array([len(t) for t in self._thresholds], dtype=np.int32).tobytes(),
+            np.array([x for t in self._thresholds for x in t], dtype=np.float64).tobytes(),
+            words([r for p in self._prefix for r in p]), words(self._nan), words(self._zero),
+            words([self._full]), np.ascontiguousarray(self._values, dtype=np.float64).tobytes())
 
     def _pack(self, words: Sequence[int]) -> int:
         return int.from_bytes(np.array(words, dtype=f"<u{self.width // 8}").tobytes(), "little")
@@ -123,9 +155,12 @@ class Forest:
             return self._zero[f]
         return self._prefix[f][bisect_left(self._thresholds[f], x)]
 
-    def predict(self, base: Sequence[float], feature: int, values: Sequence[float]) -> Any:
+    def predict(self, base: Sequence[float], feature: int,
+                values: Sequence[float]) -> list[float]:
         """Scores of rows that equal ``base`` except feature ``feature``, which takes each
-        of ``values`` in turn (``base[feature]`` is ignored). Returns a float64 array."""
+        of ``values`` in turn (``base[feature]`` is ignored)."""
+        if self.native is not None:
+            return self.native.predict(base, feature, values)
         word = self._full
         nan, zero, thresholds, prefix = self._nan, self._zero, self._thresholds, self._prefix
         for f, x in enumerate(base):  # _row, inlined: this runs every tick
@@ -137,8 +172,8 @@ class Forest:
                 word &= zero[f]
             else:
                 word &= prefix[f][bisect_left(thresholds[f], x)]
-        key = tuple(values)
-        cand = self._cand.get(key)
+        key = (feature, *values)  # the masks are the feature's: keyed by values alone, a
+        cand = self._cand.get(key)  # call for another feature got the previous one's
         if cand is None:
             # The candidates' masks as a (trees, rows) array: ANDed with the shared word in
             # one NumPy operation instead of one big-int AND and to_bytes per candidate.
@@ -154,7 +189,7 @@ class Forest:
         leaf = self._values[self._tree_index, np.frexp(words)[1]]
         # Summed over axis 0 of a C-ordered (trees, rows) array: tree after tree, as LightGBM
         # adds them. NumPy sums a contiguous axis pairwise, which one row would make it.
-        return leaf.sum(axis=0) if len(values) > 1 else leaf.cumsum(axis=0)[-1]
+        return (leaf.sum(axis=0) if len(values) > 1 else leaf.cumsum(axis=0)[-1]).tolist()
 
 
 class _Tree(NamedTuple):

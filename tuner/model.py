@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import stat
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -90,6 +91,10 @@ class Model:
         self.meta = meta
         self.forest = forest
         self._log2: dict[tuple[int, ...], list[float]] = {}
+        self._missing = (math.nan,) * len(meta.features)
+        # The drivers' own key objects (their literals are interned): a dict lookup then
+        # matches by identity, on keys the driver has just touched, not on cold copies.
+        self._names = tuple(map(sys.intern, meta.features))
 
     @classmethod
     def load(cls, txt_path: Path, json_path: Path, driver: str,
@@ -137,7 +142,8 @@ class Model:
         rows = probes(forest, cand)
         full = np.array([[*r[:cand], v, *r[cand + 1:]] for r in rows for v in values])
         want = self.booster.predict(full, num_threads=1).reshape(len(rows), len(values))
-        got = np.array([forest.predict(r, cand, values) for r in rows])
+        scorer = forest.native or forest  # as score() calls it
+        got = np.array([scorer.predict(r, cand, values) for r in rows])
         if not np.array_equal(got, want):
             # Not an error (the booster scores the same), but 0.3 ms more per tick: say so.
             log.info("compiled forest differs from the booster on probe rows; using the booster")
@@ -155,11 +161,17 @@ class Model:
         if self.forest is None:
             pred = self.booster.predict(self._rows(features, values), num_threads=1)
         else:
-            logs = self._log2.get(tuple(values))
+            key = tuple(values)
+            logs = self._log2.get(key)
             if logs is None:
-                logs = self._log2[tuple(values)] = [math.log2(v) for v in values]
-            base = [float(features.get(f, math.nan)) for f in self.meta.features[:-1]]
-            pred = self.forest.predict([*base, 0.0], len(base), logs).tolist()
+                logs = self._log2[key] = [math.log2(v) for v in values]
+            # Every tick: no Python loop (the forest converts the values to floats, and
+            # ignores the candidate feature's own slot, filled here with whatever).
+            names = self._names
+            base = list(map(features.get, names, self._missing))
+            # The native scorer, when there is one, without Forest.predict's Python frame
+            # around it (~3 us with cold caches); the loader checked this very call.
+            pred = (self.forest.native or self.forest).predict(base, len(names) - 1, logs)
         return dict(zip(values, pred, strict=True))
 
     def contributions(self, features: Mapping[str, float], value: int) -> dict[str, float]:
