@@ -32,8 +32,10 @@ class Proposal:
     vetoed: Mapping[int, str] = field(default_factory=dict)  # value → why it was reverted
     trial: tuple[int, int] | None = None  # (old, new) of the change being measured
     # (old, new) of a write to this target on the previous tick: this tick's window saw the
-    # change happen, not the workload at the new value.
+    # change happen, not the workload at the new value. ``settling_gain``: the throughput
+    # gain that write was made for (predicted, or measured for a revert), e.g. 0.2 = +20 %.
     settling: tuple[int, int] | None = None
+    settling_gain: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,7 @@ SCALARS = (st.none() | st.booleans() | st.integers() | st.floats()
            | st.text(st.characters(codec="utf-8"), max_size=12))
 SCHEMA_KEYS = sorted({"interval", "state_dir", "drivers", "readahead", "include", "exclude",
                       "trace", "sample_window_s", "model", "policies", "range", "min", "max",
-                      "min_gain", "settle_gain", "cooldown_s", "max_step_factor",
-                      "max_changes_per_hour",
+                      "min_gain", "cooldown_s", "max_step_factor", "max_changes_per_hour",
                       "pressure", "memory_full_avg10", "io_full_avg10"})
 KEYS = st.sampled_from(SCHEMA_KEYS) | SCALARS
 ANY = st.recursive(SCALARS, lambda kids: st.lists(kids, max_size=4)

@@ -330,19 +330,22 @@ def test_in_collaboration_a_step_further_the_same_way_need_not_wait() -> None:
         guarded(32, 4, "learning", judging, trial=(2560, 32))).action == "deny"
 
 
-def test_settling_asks_more_of_a_change_back_right_after_a_write() -> None:
-    def p(current: int, value: int, settling: tuple[int, int] | None) -> Proposal:
-        return Proposal("readahead", "vda", current, value, {4: 0.69, 16: 0.77, 64: 0.30,
-                                                             2048: 0.9}, 100.0, None,
-                        settling=settling)
+def test_undoing_a_write_on_the_next_tick_needs_the_gain_it_was_made_for() -> None:
+    def p(current: int, value: int, settling: tuple[int, int] | None,
+          gain: float = 0.0) -> Proposal:
+        return Proposal("readahead", "vda", current, value,
+                        {4: 0.69, 16: 0.77, 64: 0.53, 2048: 0.9}, 100.0, None,
+                        settling=settling, settling_gain=gain)
 
-    s = Settling(0.3)
-    assert s.check(p(4, 16, (2048, 4))) == Verdict(
-        "settling", "deny", 4,
-        "last tick wrote 2048 → 4: predicted gain +11.6% < 30% right after a write")
-    assert s.check(p(64, 4, (4, 64))) == Verdict(
-        "settling", "allow", 4, "last tick wrote 4 → 64: predicted gain +130.0% >= 30%")
-    assert s.check(p(16, 4, (2560, 16))) == Verdict(
+    s = Settling()
+    # 2048 → 4 was written for +130 %: 16 over 4 by +11.6 % does not undo it.
+    assert s.check(p(4, 16, (2048, 4), 1.3)) == Verdict(
+        "settling", "deny", 4, "predicted gain +11.6%; last tick wrote 2048 → 4 for +130.0%: "
+        "a window after a write needs as much to undo it")
+    # 4 → 64 was a guess for +21 %: 4 over 64 by +30.2 % undoes it.
+    assert s.check(p(64, 4, (4, 64), 0.21)) == Verdict(
+        "settling", "allow", 4, "predicted gain +30.2%; last tick wrote 4 → 64 for +21.0%")
+    assert s.check(p(16, 4, (2560, 16), 5.0)) == Verdict(
         "settling", "allow", 4, "takes last tick's 2560 → 16 further the same way")
     assert s.check(p(4, 16, None)).action == "allow"
-    assert s.check(p(4, 4, (2048, 4))).action == "allow"
+    assert s.check(p(4, 4, (2048, 4), 1.3)).action == "allow"

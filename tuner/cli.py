@@ -77,7 +77,7 @@ def _policies(cfg: dict[str, Any], name: str) -> list[Any]:
     low, high = p["range"]["min"], p["range"]["max"]
     modes = cfg["drivers"][name]["modes"]
     return [AllowedRange(low, high), MaxStep(p["max_step_factor"], low, high),
-            ModeGate(modes["learning_step_factor"]), RegressionGuard(), Settling(p["settle_gain"]),
+            ModeGate(modes["learning_step_factor"]), RegressionGuard(), Settling(),
             Cooldown(p["cooldown_s"]), MaxChangesPerHour(p["max_changes_per_hour"]),
             PressureGuard(p["pressure"]["memory_full_avg10"], p["pressure"]["io_full_avg10"]),
             MinGain(p["min_gain"])]

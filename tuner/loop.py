@@ -78,8 +78,9 @@ class Agent:
     watch_s: float = 0.25  # between ticks, look for a workload change this often (0: off)
     early_ticks: int = 0  # ticks run before their time because the workload changed
     trigger: str = ""  # why the current tick runs early ("" on schedule)
-    # target → (tick, old, new) of mltune's last write to it (a change or a revert)
-    steps: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    # target → (tick, old, new, gain it was made for) of mltune's last write to it (a
+    # change: the predicted gain; a revert: the measured loss it undid)
+    steps: dict[str, tuple[int, int, int, float]] = field(default_factory=dict)
 
     @property
     def dry_run(self) -> bool:
@@ -247,7 +248,8 @@ class Agent:
         if outcome is not None:
             reverted = self._outcome(target, outcome, sig)
             if reverted is not None:
-                self.steps[target.name] = (self.ticks, outcome.new, int(reverted))
+                undid = 1 / outcome.ratio - 1 if outcome.ratio else 0.0
+                self.steps[target.name] = (self.ticks, outcome.new, int(reverted), undid)
                 return {**base, **keep, "chosen": outcome.old, "written": reverted,
                         "note": f"reverted {outcome.new} → {outcome.old}: {outcome.reason}"}
         candidates = self.driver.candidates(target)
@@ -266,7 +268,8 @@ class Agent:
             if written is None:
                 note = "write failed (see log)"
             else:
-                self.steps[target.name] = (self.ticks, current, int(written))
+                self.steps[target.name] = (self.ticks, current, int(written),
+                                           gain_ratio(scores, value, current) - 1)
                 before = self.judge.base(target.name, current, value)
                 unjudged = self.judge.start(target.name, base["id"], current, int(written),
                                             _ratio(scores, value, before))
@@ -322,13 +325,17 @@ class Agent:
         # tick the watch ran early: its reference rates were taken after the write, so it
         # saw the workload itself change.
         step = self.steps.get(target.name)
-        settling = step[1:] if step is not None and step[0] == self.ticks - 1 \
-            and not self.trigger else None
+        if step is not None and step[0] == self.ticks - 1 and not self.trigger:
+            settling: tuple[int, int] | None = (step[1], step[2])
+            settling_gain = step[3]
+        else:
+            settling, settling_gain = None, 0.0
         p = None
         for policy in self.policies:
             if p is None or p.value != value:  # a new one only when a policy clamped
                 p = Proposal(self.driver.name, target.name, current, value, scores, now, last,
-                             recent, pressure, mode, judging, vetoed, trial, settling)
+                             recent, pressure, mode, judging, vetoed, trial, settling,
+                             settling_gain)
             v = policy.check(p)
             verdicts.append(v)
             if v.action == "deny":
