@@ -122,9 +122,15 @@ def perf_stats(source: PerfSource, limit: int, native: bool = True) \
     ~1 us per event, most of a tick. The Python path is the reference: the tests hold the
     two equal, floats included."""
     bufs = source.drain()
-    if native and NATIVE is not None and source.layouts is not None:
+    if _native_for(source, native):
         return summarize_records(source, bufs, limit)
     return summarize(source.decode(bufs, limit))
+
+
+def _native_for(source: PerfSource, native: bool) -> bool:
+    """Whether ``source``'s records go through ``mltune._fasttrace`` (see
+    :attr:`TraceSampler.decoding` for why not)."""
+    return native and NATIVE is not None and source.layouts is not None
 
 
 def summarize_records(source: PerfSource, bufs: Sequence[bytes], limit: int) \
@@ -317,7 +323,7 @@ class TraceSampler:
             return "Python (native decoding switched off)"
         if NATIVE is None:
             return "Python (mltune._fasttrace not built: no C compiler at install?)"
-        if self.source.layouts is None:
+        if not _native_for(self.source, self.native):
             return "Python (event layout beyond what mltune._fasttrace reads)"
         return "native"
 
