@@ -28,20 +28,40 @@ def _clean(features: dict[str, float]) -> dict[str, float | None]:
 def collect(lab: Any, driver: Driver, patterns: Sequence[str], values: Sequence[int],
             seconds: float, out: Path, repeats: int = 1,
             progress: Callable[[str], None] = lambda _: None) -> int:
-    """Run the grid and append rows to ``out``; returns the number of observation rows."""
+    """Run the grid and append rows to ``out``; returns the number of observation rows.
+
+    Appending to a dataset continues its pass numbers: training takes the median throughput
+    of each (pattern, value) over passes, and a second pass numbered 0 again would replace
+    the first one's figures instead of adding to them."""
     new = not out.exists()
+    first = 0 if new else last_rep(out) + 1
     target = driver.discover()[0]
     rows = 0
     with open(out, "a", encoding="utf-8") as f:
         if new:
             f.write(json.dumps({"format": FORMAT, "version": VERSION, "driver": driver.name,
                                 "features": list(driver.features)}) + "\n")
-        for rep in range(repeats):
+        for rep in range(first, first + repeats):
             for pattern in patterns:
                 for value in values:
                     rows += _one_run(lab, driver, target, pattern, value, seconds, rep, f)
                     progress(f"{pattern} @ {value}")
     return rows
+
+
+def last_rep(path: Path) -> int:
+    """The highest pass number in a dataset (-1 if it has no rows yet). A line cut short by
+    an interrupted collection is skipped, as training skips it."""
+    last = -1
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                rep = json.loads(line).get("rep")
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(rep, int):
+                last = max(last, rep)
+    return last
 
 
 def _one_run(lab: Any, driver: Driver, target: Any, pattern: str, value: int,
