@@ -27,7 +27,9 @@ def collect(
     driver: Annotated[str, typer.Option(help="Driver whose knob is swept.")] = "readahead",
     device: Annotated[str | None, typer.Option(
         help="Existing loop device with a mounted filesystem (default: create one).")] = None,
-    out: Annotated[Path, typer.Option(help="Dataset file (JSON lines). An existing one is appended to: its passes are kept and the new ones numbered after them.")]
+    out: Annotated[Path, typer.Option(
+        help="Dataset file (JSON lines). An existing one is appended to: its passes are kept "
+             "and the new ones numbered after them.")]
     = Path("readahead-dataset.jsonl"),
     patterns: Annotated[str | None, typer.Option(help="Comma-separated access patterns.")]
     = None,
