@@ -74,7 +74,8 @@ STAGES: dict[str, list[tuple[Any, str]]] = {
     "[decide]": [(loop.Agent, "_decide")],
     "[sample]": [(readahead.ReadaheadDriver, "_sample")],
     "[system]": [(readahead.ReadaheadDriver, "_system_features")],
-    "[diskstats]": [(readahead, "parse_diskstats")],
+    "[diskstats]": [(readahead, "parse_diskstats"),  # before per-target stat files
+                    (readahead.ReadaheadDriver, "_disk_stats")],
     "[busy]": [(tracing.TraceSampler, "_busy")],
 }
 OUTSIDE_TICK = {"audit"}  # Agent.tick computes tick_ms before writing the audit line

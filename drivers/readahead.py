@@ -18,9 +18,9 @@ import time
 from collections.abc import Collection, Sequence
 
 from mltune.driver import Availability, Change, Observation, Target
-from mltune.errors import MltuneError, Unparsable, WriteMismatch
+from mltune.errors import DeviceGone, MltuneError, Unparsable, WriteMismatch
 from mltune.kept import KeptAttr, KeptFile, read_once
-from mltune.procfs import DiskStat, find_counters, parse_diskstats, parse_pressure, parse_u64
+from mltune.procfs import DiskStat, find_counters, parse_block_stat, parse_pressure, parse_u64
 from mltune.sysfs import Root
 from mltune.tracing import TraceSampler, TraceStats
 
@@ -83,8 +83,8 @@ class ReadaheadDriver:
         self._sampler: TraceSampler | None = None
         self._sampled: tuple[str, ...] = ()
         self._prev: tuple[float, dict[str, DiskStat], dict[str, int]] | None = None
-        # changed(): the last look at diskstats, and each target's rates at the first look
-        # after the last tick.
+        # changed(): the last look at the disks' counters, and each target's rates at the
+        # first look after the last tick.
         self._watch_at: tuple[float, dict[str, DiskStat]] | None = None
         self._watch_ref: dict[str, tuple[float, float]] = {}
         self._watch_last: dict[str, tuple[float, float]] = {}  # the previous look's rates
@@ -92,9 +92,10 @@ class ReadaheadDriver:
         self.trace_note = "" if trace else "tracefs disabled by configuration"
         # Opened at the first observation, kept until close(): see mltune.kept.
         self._proc = {name: KeptFile(root, f"proc/{name}", missing_ok=name.startswith("pressure"))
-                      for name in ("diskstats", "vmstat", "meminfo", "pressure/io",
-                                   "pressure/memory")}
-        self._knobs: dict[str, KeptAttr] = {}  # target path → its knob, read every tick
+                      for name in ("vmstat", "meminfo", "pressure/io", "pressure/memory")}
+        # sysfs path → kept descriptor: each target's knob and its counters (``stat``), read
+        # every tick; the counters also at each look between ticks.
+        self._attrs: dict[str, KeptAttr] = {}
 
     # -- discovery ---------------------------------------------------------------------
     def _all_devices(self) -> list[str]:
@@ -136,8 +137,7 @@ class ReadaheadDriver:
     # -- observation -------------------------------------------------------------------
     def observe(self, targets: Sequence[Target]) -> dict[str, Observation]:
         now = time.monotonic()
-        names = {t.name for t in targets}
-        disks = parse_diskstats(self._proc["diskstats"].read().decode("ascii", "replace"), names)
+        disks = self._disk_stats(targets)
         vm = find_counters(self._proc["vmstat"].read(), _VMSTAT)
         system = self._system_features(now, vm)
         traced = self._sample([t.name for t in targets])
@@ -146,7 +146,7 @@ class ReadaheadDriver:
         out = {}
         for t in targets:
             if t.name not in disks:
-                continue  # removed device: the loop notices the missing observation
+                continue  # removed device or garbled counters: the loop notices and says
             try:
                 ra_kb = self._current_kept(t)
             except Unparsable:
@@ -242,7 +242,7 @@ class ReadaheadDriver:
     # -- between ticks -----------------------------------------------------------------
     def changed(self, targets: Sequence[Target], reset: bool = False,
                 wrote: Collection[str] = ()) -> str | None:
-        """A cheap look between ticks (one read of /proc/diskstats, ~0.1 ms): why the next
+        """A cheap look between ticks (each target's ``stat``, ~0.03 ms): why the next
         tick should not wait, if a target's reads moved by WATCH_JUMP in requests/s or KiB/s
         in one look, or by WATCH_FACTOR on average over the last two. A phase change waiting
         for the next tick runs up to a whole interval at a value 10-50x off.
@@ -252,8 +252,7 @@ class ReadaheadDriver:
         the tick wrote (``wrote``), whose rates move because of that write, it is the first
         look after the tick instead."""
         now = time.monotonic()
-        disks = parse_diskstats(self._proc["diskstats"].read().decode("ascii", "replace"),
-                                {t.name for t in targets})
+        disks = self._disk_stats(targets)
         if reset:
             self._watch_ref = {n: r for n, r in self._observed.items() if n not in wrote}
             self._watch_last = {}
@@ -285,17 +284,35 @@ class ReadaheadDriver:
 
     def _current_kept(self, target: Target) -> int:
         """:meth:`current` through a kept descriptor (:class:`mltune.kept.KeptAttr`)."""
-        knob = self._knobs.get(target.path)
-        if knob is None:
-            if len(self._knobs) > 64:  # targets come and go: stay bounded
-                self._close_knobs()
-            knob = self._knobs[target.path] = KeptAttr(self.root, target.path, target.owner)
-        return _knob_value(target, knob.read())
+        return _knob_value(target, self._attr(target.path, target.owner).read())
 
-    def _close_knobs(self) -> None:
-        for knob in self._knobs.values():
-            knob.close()
-        self._knobs = {}
+    def _disk_stats(self, targets: Sequence[Target]) -> dict[str, DiskStat]:
+        """Each target's read counters, from its own ``stat`` file: /proc/diskstats prints
+        every block device of the machine (a fleet host has hundreds of partitions, dm and
+        loop devices), and parsing its lines was ~0.05 ms of a tick here with 10 of them. A
+        removed device (DeviceGone) or garbled counters leave the target out."""
+        out = {}
+        for t in targets:
+            try:
+                stat = parse_block_stat(self._attr(f"{t.owner}/stat", t.owner).read())
+            except DeviceGone:
+                continue
+            if stat is not None:
+                out[t.name] = stat
+        return out
+
+    def _attr(self, rel: str, owner: str) -> KeptAttr:
+        attr = self._attrs.get(rel)
+        if attr is None:
+            if len(self._attrs) > 128:  # targets come and go: stay bounded
+                self._close_attrs()
+            attr = self._attrs[rel] = KeptAttr(self.root, rel, owner)
+        return attr
+
+    def _close_attrs(self) -> None:
+        for attr in self._attrs.values():
+            attr.close()
+        self._attrs = {}
 
     def candidates(self, target: Target) -> tuple[int, ...]:
         return CANDIDATES
@@ -341,7 +358,7 @@ class ReadaheadDriver:
 
     def close(self) -> None:
         self._close_sampler()
-        self._close_knobs()
+        self._close_attrs()
         for f in self._proc.values():
             f.close()
 

@@ -144,13 +144,14 @@ def overrides(draw: st.DrawFn, base: dict[str, bytes], min_size: int = 0
 def advanced(base: dict[str, bytes]) -> dict[str, bytes]:
     """The capture one tick later: every device read 1000 requests of 8 KiB, so targets are
     busy and the model (not the idle rule) decides."""
-    out = []
-    for line in base["proc/diskstats"].decode().splitlines():
-        f = line.split()
-        for col, d in {3: 1000, 4: 250, 5: 16000, 12: 500}.items():
-            f[col] = str(int(f[col]) + d)
-        out.append(" ".join(f))
-    return {**base, "proc/diskstats": ("\n".join(out) + "\n").encode()}
+    out = dict(base)
+    for name, text in base.items():
+        if name.startswith("sys/block/") and name.endswith("/stat"):
+            f = text.decode().split()
+            for col, d in {0: 1000, 1: 250, 2: 16000, 9: 500}.items():
+                f[col] = str(int(f[col]) + d)
+            out[name] = (" ".join(f"{int(x):8d}" for x in f) + "\n").encode()
+    return out
 
 
 # The capture at ticks 1, 2 and 3.

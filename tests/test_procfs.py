@@ -1,4 +1,4 @@
-"""/proc parsers on files captured from a 6.18 VM (tests/fixtures/linux-6.18-vm/proc)."""
+"""/proc and /sys parsers on files captured from a 6.18 VM (tests/fixtures/linux-6.18-vm)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from mltune.procfs import (
     DiskStat,
     find_counters,
-    parse_diskstats,
+    parse_block_stat,
     parse_keyvalue,
     parse_pressure,
     parse_u64,
@@ -25,39 +25,25 @@ def _text(name: str) -> str:
     return (PROC / name).read_text(encoding="ascii")
 
 
-def test_diskstats_has_every_block_device_including_unbound_loops() -> None:
-    disks = parse_diskstats(_text("diskstats"))
-    assert set(disks) == {*(f"loop{i}" for i in range(8)), "vda", "zram0"}
-    assert disks["loop2"] == DiskStat(0, 0, 0, 0, 0)
+def _stat(dev: str) -> str:
+    return (LINUX_618 / "sys" / "block" / dev / "stat").read_text(encoding="ascii")
 
 
-def test_diskstats_of_the_targets_only_are_the_same_lines() -> None:
-    full = parse_diskstats(_text("diskstats"))
-    assert parse_diskstats(_text("diskstats"), {"vda", "loop2", "sdz"}) == \
-        {"vda": full["vda"], "loop2": full["loop2"]}
-    assert parse_diskstats(_text("diskstats"), ()) == {}
+def test_block_stat_read_side_fields_and_io_ticks() -> None:
+    # /proc/diskstats: 254 0 vda 2508936 81636 342095754 450647 36695 8155 42550008 15027 1
+    # 178092 ...: the same counters, without major, minor and name.
+    assert parse_block_stat(_stat("vda")) == DiskStat(
+        reads=2508936, reads_merged=81636, sectors_read=342095754, ms_reading=450647,
+        io_ticks_ms=178092)
+    assert parse_block_stat(_stat("loop2")) == DiskStat(0, 0, 0, 0, 0)
 
 
-def test_diskstats_read_side_fields_and_io_ticks() -> None:
-    # 254 0 vda 2508936 81636 342095754 450647 36695 8155 42550008 15027 1 178092 ...
-    vda = parse_diskstats(_text("diskstats"))["vda"]
-    assert vda == DiskStat(reads=2508936, reads_merged=81636, sectors_read=342095754,
-                           ms_reading=450647, io_ticks_ms=178092)
+def test_block_stat_with_discard_and_flush_fields_parses_the_same() -> None:
+    # 4.18 added 4 discard fields, 5.5 two flush fields: the first 11 do not move.
+    short = "10 2 80 5 0 0 0 0 0 7 12"
+    assert parse_block_stat(short) == parse_block_stat(short + " 0 0 0 0 0 0") == \
+        DiskStat(10, 2, 80, 5, 7)
 
-
-def test_diskstats_kernel_2_6_short_partition_lines_are_skipped() -> None:
-    # Before 2.6.25 partitions had 4 counters; such lines carry no read-side detail.
-    text = "   8       1 sda1 1904 30366 14 112\n" + _text("diskstats")
-    disks = parse_diskstats(text)
-    assert "sda1" not in disks
-    assert "vda" in disks
-
-
-def test_diskstats_with_discard_and_flush_fields_parses_the_same() -> None:
-    # 4.18 added 4 discard fields, 5.5 two flush fields: the first 14 do not move.
-    line = "254 0 vda 10 2 80 5 0 0 0 0 0 7 12"
-    longer = line + " 0 0 0 0 0 0"
-    assert parse_diskstats(line) == parse_diskstats(longer)
 
 
 def test_vmstat_counters() -> None:
@@ -100,17 +86,14 @@ def test_pressure_absent_kernel_without_psi_gives_nothing() -> None:
 
 @pytest.mark.parametrize("counter", ["NaN", "-5", "1.5", "1e400", "9" * 5000, "loop1", "1_0"],
                          ids=short_id)
-def test_diskstats_garbled_counter_leaves_that_device_out(counter: str) -> None:
-    text = _text("diskstats").replace(" vda 2508936 ", f" vda {counter} ")
-    disks = parse_diskstats(text)
-    assert "vda" not in disks
-    assert disks["loop0"].reads == 1831113  # the other lines still count
+def test_block_stat_garbled_counter_is_no_stat(counter: str) -> None:
+    text = _stat("vda").replace(" 2508936 ", f" {counter} ")
+    assert parse_block_stat(text) is None
 
 
-def test_diskstats_line_shifted_by_a_missing_column_leaves_that_device_out() -> None:
-    # A line cut mid-number and joined to the next: names land in counter columns.
-    text = "7 1 loop1 600587 46 133796252 157205 6355 814 8551744 3939 1 loop6 6 0\n"
-    assert parse_diskstats(text) == {}
+@pytest.mark.parametrize("text", ["", "\n", "1 2 3 4 5 6 7 8 9 10"], ids=short_id)
+def test_block_stat_cut_short_is_no_stat(text: str) -> None:
+    assert parse_block_stat(text) is None
 
 
 @pytest.mark.parametrize("value", ["-1", "9" * 21, "9" * 5000, "1e400", "12abc"], ids=short_id)

@@ -47,6 +47,16 @@ class Clock:
         return 1.7e9 + self.now
 
 
+def bump_disk(root: Root, dev: str, deltas: dict[int, int]) -> None:
+    """Add ``deltas`` (field index → increment) to ``/sys/block/<dev>/stat``: 0 reads,
+    1 reads merged, 2 sectors read, 9 ms busy (Documentation/block/stat.rst)."""
+    p = root.path(f"sys/block/{dev}/stat")
+    f = p.read_text().split()
+    for col, d in deltas.items():
+        f[col] = str(int(f[col]) + d)
+    p.write_text(" ".join(f"{int(x):8d}" for x in f) + "\n")
+
+
 def bump(root: Root, rel: str, name: str, deltas: dict[int, int]) -> None:
     """Add ``deltas`` (field index → increment) to the line of ``name`` in a /proc file."""
     p = root.path(rel)
@@ -163,7 +173,7 @@ def test_disk_and_vm_rates_are_deltas_between_two_observations(
     targets = drv.discover()
     drv.observe(targets)
     # 2 s later: 1000 reads, 250 merged, 16000 sectors (8 MiB), 500 ms busy.
-    bump(fake_root, "proc/diskstats", "vda", {3: 1000, 4: 250, 5: 16000, 12: 500})
+    bump_disk(fake_root, "vda", {0: 1000, 1: 250, 2: 16000, 9: 500})
     bump(fake_root, "proc/vmstat", "pgmajfault", {1: 100})
     bump(fake_root, "proc/vmstat", "pgpgin", {1: 2048})
     bump(fake_root, "proc/vmstat", "workingset_refault_file", {1: 10})
@@ -208,14 +218,25 @@ def test_kernel_without_tracefs_falls_back_to_proc_features(
     assert all(math.isnan(o.features[f]) for f in TRACE_FEATURES)
 
 
-def test_device_missing_from_diskstats_gets_no_observation(fake_root: Root,
-                                                           clock: Clock) -> None:
+@pytest.mark.parametrize("text", ["", "1 2 3", "1 2 x 4 5 6 7 8 9 10 11", "-1 " * 11],
+                         ids=short_id)
+def test_device_with_garbled_counters_gets_no_observation(fake_root: Root, clock: Clock,
+                                                          text: str) -> None:
     # The loop then asks current() to tell "removed" from "no data this tick".
-    drv = ReadaheadDriver(fake_root, devices=["loop0"], trace=False)
+    drv = ReadaheadDriver(fake_root, devices=["loop0", "vda"], trace=False)
     targets = drv.discover()
-    p = fake_root.path("proc/diskstats")
-    p.write_text("".join(x for x in p.read_text().splitlines(True) if " loop0 " not in x))
-    assert drv.observe(targets) == {}
+    fake_root.path("sys/block/loop0/stat").write_text(text)
+    assert list(drv.observe(targets)) == ["vda"]
+
+
+def test_removed_device_gets_no_observation_nor_the_others_an_error(
+        fake_root: Root, clock: Clock) -> None:
+    drv = ReadaheadDriver(fake_root, devices=["loop0", "vda"], trace=False)
+    targets = drv.discover()
+    drv.observe(targets)  # the counters' descriptors are kept from here on
+    shutil.rmtree(fake_root.path("sys/block/loop0"))
+    assert list(drv.observe(targets)) == ["vda"]
+    assert drv.changed(targets) is None
 
 
 @pytest.mark.parametrize("text", ["", "-4", "nan", "8192 kB", "\x00", "9" * 5000], ids=short_id)
@@ -236,8 +257,8 @@ def test_device_removed_from_sysfs_is_gone(fake_root: Root, clock: Clock) -> Non
     drv = ReadaheadDriver(fake_root, devices=["loop0"], trace=False)
     targets = drv.discover()
     shutil.rmtree(fake_root.path("sys/block/loop0"))
-    with pytest.raises(DeviceGone):
-        drv.observe(targets)
+    # No observation (its counters are gone with it); current() tells the loop why.
+    assert drv.observe(targets) == {}
     with pytest.raises(DeviceGone):
         drv.current(targets[0])
 
@@ -328,7 +349,7 @@ def ticked(root: Root, clock: Clock, reads: int, sectors: int
     drv = ReadaheadDriver(root, devices=["vda"], trace=False)
     targets = drv.discover()
     drv.observe(targets)
-    bump(root, "proc/diskstats", "vda", {3: reads, 5: sectors})
+    bump_disk(root, "vda", {0: reads, 2: sectors})
     clock.now += 1.0
     drv.observe(targets)
     return drv, targets
@@ -339,11 +360,11 @@ def test_changed_compares_each_look_with_what_the_tick_observed(
     drv, targets = ticked(fake_root, clock, 4000, 32000)  # 4000 reads/s, 16000 KiB/s
     assert drv.changed(targets, reset=True) is None
     for reads in (1000, 1100, 900):  # steady within 1.2x
-        bump(fake_root, "proc/diskstats", "vda", {3: reads, 5: reads * 8})
+        bump_disk(fake_root, "vda", {0: reads, 2: reads * 8})
         clock.now += 0.25
         assert drv.changed(targets) is None
     # mmap random reads at a large readahead become a stream: 10x the reads.
-    bump(fake_root, "proc/diskstats", "vda", {3: 10_000, 5: 80_000})
+    bump_disk(fake_root, "vda", {0: 10_000, 2: 80_000})
     clock.now += 0.25
     assert drv.changed(targets) == "vda: reads/s 4000 -> 40000"
 
@@ -353,11 +374,11 @@ def test_bursts_around_the_rate_are_no_change_but_a_lasting_2x_is(
     drv, targets = ticked(fake_root, clock, 2000, 2_000_000)  # a stream at 2048 KiB: 2000/s
     drv.changed(targets, reset=True)
     for reads in (175, 1475, 175, 1475, 175):  # 700 and 5900 reads/s in turn: bursts
-        bump(fake_root, "proc/diskstats", "vda", {3: reads, 5: reads * 1000})
+        bump_disk(fake_root, "vda", {0: reads, 2: reads * 1000})
         clock.now += 0.25
         assert drv.changed(targets) is None
     for reads, want in ((1500, None), (1500, "vda: reads/s 2000 -> 6000 over 2 looks")):
-        bump(fake_root, "proc/diskstats", "vda", {3: reads, 5: reads * 1000})
+        bump_disk(fake_root, "vda", {0: reads, 2: reads * 1000})
         clock.now += 0.25
         assert drv.changed(targets) == want
 
@@ -368,6 +389,6 @@ def test_a_target_the_tick_wrote_is_compared_with_the_first_look_after(
     drv, targets = ticked(fake_root, clock, 100, 8000)
     assert drv.changed(targets, reset=True, wrote=["vda"]) is None
     for _ in range(3):  # the write to 4 KiB made it 10000 reads/s: no change of workload
-        bump(fake_root, "proc/diskstats", "vda", {3: 2500, 5: 20000})
+        bump_disk(fake_root, "vda", {0: 2500, 2: 20000})
         clock.now += 0.25
         assert drv.changed(targets) is None

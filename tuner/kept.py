@@ -3,8 +3,9 @@
 ``Root.read`` builds a text file object per call (open, buffer, decoder): ~0.1 ms a file on
 this VM between ticks, when nothing of it is in the caches. A /proc file kept open and
 re-read from offset 0 costs an lseek and a read; seq_file regenerates it at offset 0
-(fs/seq_file.c). Only for files that cannot go away (/proc): a sysfs attribute of a removed
-device would keep answering through a stale descriptor in a fake tree, so those are opened
+(fs/seq_file.c). Not pread(): pyfakefs does not fake it, and a test's fake descriptor would
+reach the real kernel. Only for files that cannot go away (/proc): a sysfs attribute of a
+removed device would keep answering through a stale descriptor in a fake tree, so those are opened
 each time, still without a file object (:func:`read_once`).
 """
 
@@ -15,7 +16,7 @@ import os
 
 from .sysfs import Root, translate
 
-_SIZE = 1 << 16  # /proc/vmstat is ~5 KB, /proc/diskstats ~100 B per device
+_SIZE = 1 << 16  # /proc/vmstat is ~5 KB
 
 
 class KeptFile:

@@ -4,12 +4,12 @@ them captures from real kernels."""
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
 
 
 class DiskStat(NamedTuple):
-    """Read-side counters of one line of /proc/diskstats (Documentation/admin-guide/iostats.rst)."""
+    """Read-side counters of one disk (Documentation/admin-guide/iostats.rst)."""
 
     reads: int
     reads_merged: int
@@ -30,21 +30,16 @@ def parse_u64(text: str) -> int | None:
     return int(text) if len(text) <= 20 and text.isdigit() and text.isascii() else None
 
 
-def parse_diskstats(text: str, only: Collection[str] | None = None) -> dict[str, DiskStat]:
-    """Devices whose line is well formed; a garbled line is left out (that device gets no
-    observation this tick, which the loop reports), never a traceback. ``only``: the
-    devices wanted (the targets); the other lines are not parsed, which was most of the
-    cost on a machine with a dozen loop devices."""
-    out: dict[str, DiskStat] = {}
-    for line in text.splitlines():
-        f = line.split()
-        if len(f) < 14 or (only is not None and f[2] not in only):
-            continue
-        # fields after major, minor, name: reads merged sectors ms writes ... io_ticks(10th)
-        nums = [n for n in (parse_u64(f[i]) for i in (3, 4, 5, 6, 12)) if n is not None]
-        if len(nums) == 5:
-            out[f[2]] = DiskStat(*nums)
-    return out
+def parse_block_stat(text: str) -> DiskStat | None:
+    """``/sys/block/<dev>/stat`` (Documentation/block/stat.rst): the counters of the disk's
+    /proc/diskstats line without major, minor and name (both print ``part_stat_read_all``),
+    for one disk instead of every block device of the machine. None if garbled."""
+    f = text.split()
+    if len(f) < 11:
+        return None
+    # read I/Os, read merges, sectors read, ms reading, ..., io_ticks (10th field)
+    nums = [n for n in (parse_u64(f[i]) for i in (0, 1, 2, 3, 9)) if n is not None]
+    return DiskStat(*nums) if len(nums) == 5 else None
 
 
 def find_counters(text: bytes, keys: Sequence[bytes], spaces: bool = False,
