@@ -36,6 +36,9 @@ class Proposal:
     # gain that write was made for (predicted, or measured for a revert), e.g. 0.2 = +20 %.
     settling: tuple[int, int] | None = None
     settling_gain: float = 0.0
+    # (old, new, gain) of the last change the regression guard measured as a gain at this
+    # workload, e.g. (4096, 256, 0.16): 256 read 1.16x what 4096 did.
+    measured: tuple[int, int, float] | None = None
 
 
 @dataclass(frozen=True)

@@ -89,3 +89,42 @@ class Settling:
             return Verdict(self.name, "deny", p.current, f"{why}: a window after a write "
                            "needs as much to undo it")
         return Verdict(self.name, "allow", p.value, why)
+
+
+@dataclass(frozen=True)
+class MeasuredGain:
+    """Going back toward a value the regression guard measured worse, at the same workload,
+    needs a predicted gain at least as large as the gain that was measured: a measurement
+    of the workload at both values outweighs a prediction from one tick's features.
+
+    Seen on four sequential streams (shuffled 12 s mix, `-v9`): 4096 → 256 predicted +24 %,
+    measured 1.16x and kept; on the same tick the model scored 4096 over 256 by +11 % and it
+    was written, then 4096 → 512 on the next: the knob flapped between the two for the
+    whole phase, each side's own score lower than the other's. The measured gain lasts as
+    long as a veto (``veto_s``) and only while the workload's signature stays.
+
+    "Back toward" is a value nearer the old one than the new one, in powers of two: 4 →
+    4096 measured 8x says nothing of 256 against 4096 (replayed on every stored audit log,
+    a rule on the whole side of the old value held 4096 → 256 for that reason)."""
+
+    name: str = "measured"
+
+    def check(self, p: Proposal) -> Verdict:
+        if p.value == p.current or p.measured is None:
+            return Verdict(self.name, "allow", p.value, "no gain measured at this workload")
+        old, new, gain = p.measured
+        if p.current != new or not _nearer(p.value, old, new):
+            return Verdict(self.name, "allow", p.value,
+                           f"not back toward {old} ({old} → {new} measured {1 + gain:.2f}x)")
+        rel = gain_ratio(p.scores, p.value, p.current) - 1.0
+        why = (f"predicted gain {rel:+.1%} back toward {old}; {old} → {new} measured "
+               f"{1 + gain:.2f}x at this workload")
+        if rel < gain:
+            return Verdict(self.name, "deny", p.current, why)
+        return Verdict(self.name, "allow", p.value, why)
+
+
+def _nearer(value: int, a: int, b: int) -> bool:
+    """Whether ``value`` is nearer ``a`` than ``b`` in powers of two (readahead's scale)."""
+    v = math.log2(max(value, 1))
+    return abs(v - math.log2(max(a, 1))) < abs(v - math.log2(max(b, 1)))

@@ -571,11 +571,11 @@ def test_configured_chain_runs_in_the_documented_order(root: Root, state: Path) 
     a = configured_agent(root, state, drv, StubModel(PREFERS_1024))
     [d] = a.tick()
     assert [v["policy"] for v in d.verdicts] == [
-        "range", "max_step", "mode", "regression", "settling", "cooldown",
+        "range", "max_step", "mode", "regression", "settling", "measured", "cooldown",
         "max_changes_per_hour", "pressure", "min_gain"]
     # Default step factor 1024: 4 → 1024 in one change; pressure unknown does not block.
     assert (d.chosen, d.written) == (1024, "1024")
-    assert d.verdicts[7]["reason"] == "memory full avg10 unknown, io full avg10 unknown"
+    assert d.verdicts[8]["reason"] == "memory full avg10 unknown, io full avg10 unknown"
 
 
 def test_memory_pressure_above_threshold_keeps_the_current_value(

@@ -12,7 +12,7 @@ from mltune.errors import ValueRejected
 from mltune.journal import Journal
 from mltune.loop import REDISCOVER_TICKS, Agent
 from mltune.modes import ModeConfig
-from mltune.policies.guard import RegressionGuard, Settling
+from mltune.policies.guard import MeasuredGain, RegressionGuard, Settling
 from mltune.policies.limits import AllowedRange, Cooldown, MinGain
 from mltune.sysfs import Root
 from mltune.trials import GuardConfig, Judge
@@ -202,4 +202,30 @@ def test_a_step_further_the_same_way_or_a_watched_change_is_not_held(
     assert a.tick()[0].written == "1024"  # 4 → 64 → 1024: the same way
     a.model.scores = {4: 0.99, 64: 0.40, 1024: 0.30}
     a.trigger = "watch: a: reads/s 100 -> 9000"  # the workload changed after the write
+    assert a.tick()[0].written == "4"
+
+
+def test_a_change_measured_as_a_gain_is_not_undone_for_a_smaller_predicted_one(
+        root: Root, state: Path) -> None:
+    # -v9, four streams: 4096 → 256 measured 1.16x, and on the same tick 256 → 4096 for a
+    # predicted +11 % (then 4096 → 512 on the next): the knob flapped the whole phase.
+    drv = FakeDriver(root, ["a"])
+    policies = [AllowedRange(4, 4096), RegressionGuard(), MeasuredGain(), Cooldown(0.0),
+                MinGain(0.05)]
+    a = Agent(drv, StubModel({4: 0.95, 64: 0.50, 1024: 0.60}), policies, drv.discover(),
+              Journal(state, root), state / "audit.jsonl", judge=Judge(GuardConfig(window_ticks=2)))
+    drv.rewards = [100, 100, 5, 150, 170, 160, 160]
+    assert a.tick()[0].written is None  # a baseline at 4
+    a.model.scores = {4: 0.30, 64: 0.50, 1024: 0.95}
+    assert a.tick()[0].written == "1024"
+    for _ in range(2):  # settle tick, first measured tick
+        assert a.tick()[0].written is None
+    a.model.scores = {4: 0.66, 64: 0.50, 1024: 0.60}  # back to 4 for +10 %
+    d = a.tick()[0]  # the verdict: 1024 read 1.60x what 4 did
+    assert outcomes(state) == [("kept", "reward 1.60x of before")]
+    assert (d.best, d.written) == (4, None)
+    assert {"policy": "measured", "action": "deny", "value": 1024,
+            "reason": "predicted gain +10.0% back toward 4; 4 → 1024 measured 1.60x at this "
+                      "workload"} in d.verdicts
+    a.model.scores = {4: 0.99, 64: 0.50, 1024: 0.30}  # +230 %: more than was measured
     assert a.tick()[0].written == "4"

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 from mltune.policies.base import Proposal, Verdict
-from mltune.policies.guard import ModeGate, RegressionGuard, Settling
+from mltune.policies.guard import MeasuredGain, ModeGate, RegressionGuard, Settling
 from mltune.policies.limits import (
     AllowedRange,
     Cooldown,
@@ -349,3 +349,39 @@ def test_undoing_a_write_on_the_next_tick_needs_the_gain_it_was_made_for() -> No
         "settling", "allow", 4, "takes last tick's 2560 → 16 further the same way")
     assert s.check(p(4, 16, None)).action == "allow"
     assert s.check(p(4, 4, (2048, 4), 1.3)).action == "allow"
+
+
+# -- measured gain: going back toward a value measured worse ------------------------------
+
+
+def measured(current: int, value: int, scores: Mapping[int, float],
+             won: tuple[int, int, float] | None) -> Proposal:
+    return Proposal("readahead", "loop0", current, value, scores, 100.0, None, (), {},
+                    measured=won)
+
+
+def test_measured_gain_holds_a_way_back_predicted_below_what_was_measured() -> None:
+    # -v9, four streams: 4096 → 256 measured 1.16x; then 4096 over 256 scored +11 %.
+    scores = {256: 0.8681, 512: 0.945, 2048: 0.9595, 4096: 0.9665}
+    m = MeasuredGain()
+    assert m.check(measured(256, 4096, scores, (4096, 256, 0.16))) == Verdict(
+        "measured", "deny", 256, "predicted gain +11.3% back toward 4096; 4096 → 256 measured "
+        "1.16x at this workload")
+    # A value nearer 4096 than 256 (in powers of two) counts as back toward it; 512 does not.
+    assert m.check(measured(256, 2048, scores, (4096, 256, 0.16))).action == "deny"
+    assert m.check(measured(256, 512, scores, (4096, 256, 0.16))).action == "allow"
+    # A predicted gain at least as large as the measured one may go back.
+    assert m.check(measured(256, 4096, scores, (4096, 256, 0.10))).action == "allow"
+
+
+@pytest.mark.parametrize(("current", "value", "won"), [
+    (256, 256, (4096, 256, 0.16)),   # nothing proposed
+    (256, 64, (4096, 256, 0.16)),    # further the way that was measured a gain
+    (4096, 256, (4, 4096, 7.1)),     # 8x over 4 says nothing of 256 against 4096
+    (512, 4096, (4096, 256, 0.16)),  # the knob is no longer where it was measured
+    (256, 4096, None),               # no gain measured at this workload
+])
+def test_measured_gain_lets_other_changes_through(
+        current: int, value: int, won: tuple[int, int, float] | None) -> None:
+    scores = {64: 0.95, 256: 0.80, 512: 0.81, 4096: 0.90}
+    assert MeasuredGain().check(measured(current, value, scores, won)).action == "allow"

@@ -92,6 +92,26 @@ def test_a_vetoed_value_is_barred_at_that_workload_until_it_expires() -> None:
     assert j.vetoed("a", SIG, now=1060.0) == {}  # expired
 
 
+def test_a_measured_gain_is_remembered_at_that_workload_until_it_expires() -> None:
+    j = Judge(CFG)
+    o = judged([100, 100], [5, 150, 170])[-1]  # kept, 1.60x
+    j.won("a", o, SIG, now=1000.0)
+    assert j.win("a", SIG, now=1030.0) == (4, 1024, 0.6000000000000001)
+    assert j.win("a", (0.0, 0.0, 1.0, 0.0), now=1030.0) is None  # another workload
+    assert j.win("a", SIG, now=1060.0) is None  # expired (veto_s)
+    assert j.win("b", SIG, now=1030.0) is None
+    j.cancel("a")  # the target was dropped, or its original restored
+    assert j.win("a", SIG, now=1030.0) is None
+
+
+def test_only_a_kept_change_that_gained_is_remembered() -> None:
+    for after in ([5, 90, 95], [5, 10, 10]):  # kept at 0.93x; reverted
+        j = Judge(CFG)
+        o = judged([100, 100], after)[-1]
+        j.won("a", o, SIG, now=1000.0)
+        assert j.win("a", SIG, now=1000.0) is None, o
+
+
 def test_unknown_or_nan_signatures_count_as_shifted() -> None:
     assert shifted(None, SIG, 0.25) and shifted(SIG, None, 0.25)
     assert shifted((math.nan,), (math.nan,), 0.25)

@@ -63,7 +63,7 @@ def _load_model(name: str, driver: Any, path: str | None) -> tuple[Any, str]:
 
 
 def _policies(cfg: dict[str, Any], name: str) -> list[Any]:
-    from mltune.policies.guard import ModeGate, RegressionGuard, Settling
+    from mltune.policies.guard import MeasuredGain, ModeGate, RegressionGuard, Settling
     from mltune.policies.limits import (
         AllowedRange,
         Cooldown,
@@ -78,6 +78,7 @@ def _policies(cfg: dict[str, Any], name: str) -> list[Any]:
     modes = cfg["drivers"][name]["modes"]
     return [AllowedRange(low, high), MaxStep(p["max_step_factor"], low, high),
             ModeGate(modes["learning_step_factor"]), RegressionGuard(), Settling(),
+            MeasuredGain(),
             Cooldown(p["cooldown_s"]), MaxChangesPerHour(p["max_changes_per_hour"]),
             PressureGuard(p["pressure"]["memory_full_avg10"], p["pressure"]["io_full_avg10"]),
             MinGain(p["min_gain"])]

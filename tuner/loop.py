@@ -254,11 +254,12 @@ class Agent:
                         "note": f"reverted {outcome.new} → {outcome.old}: {outcome.reason}"}
         candidates = self.driver.candidates(target)
         scores = self.model.score(o.features, candidates)
-        vetoed = self.judge.vetoed(target.name, sig, time.monotonic())
+        now = time.monotonic()
+        vetoed = self.judge.vetoed(target.name, sig, now)
         allowed = [v for v in scores if v not in vetoed] or [current]
         best = max(allowed, key=lambda v: scores.get(v, -math.inf))
         value, verdicts = self._check(target, current, best, scores, pressure, state.mode,
-                                      vetoed)
+                                      vetoed, self.judge.win(target.name, sig, now))
         written = None
         note = ""
         if target.name in self.frozen:
@@ -291,6 +292,7 @@ class Agent:
         log.info("%s/%s: change %d → %d %s (%s)", self.driver.name, target.name, outcome.old,
                  outcome.new, outcome.verdict, outcome.reason)
         self._transition(target, state.outcome(outcome))
+        self.judge.won(target.name, outcome, sig, time.monotonic())  # kept with a gain only
         if outcome.verdict != "reverted" or target.name in self.frozen \
                 or state.mode == EMERGENCY:
             return None
@@ -312,8 +314,9 @@ class Agent:
         return got
 
     def _check(self, target: Target, current: int, best: int, scores: dict[int, float],
-               pressure: Mapping[str, float], mode: str,
-               vetoed: Mapping[int, str]) -> tuple[int, list[Verdict]]:
+               pressure: Mapping[str, float], mode: str, vetoed: Mapping[int, str],
+               measured: tuple[int, int, float] | None = None
+               ) -> tuple[int, list[Verdict]]:
         value = best
         verdicts = []
         recent = tuple(self.changes.get(target.name, ()))
@@ -335,7 +338,7 @@ class Agent:
             if p is None or p.value != value:  # a new one only when a policy clamped
                 p = Proposal(self.driver.name, target.name, current, value, scores, now, last,
                              recent, pressure, mode, judging, vetoed, trial, settling,
-                             settling_gain)
+                             settling_gain, measured)
             v = policy.check(p)
             verdicts.append(v)
             if v.action == "deny":

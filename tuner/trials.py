@@ -57,6 +57,17 @@ class Veto:
     reason: str
 
 
+@dataclass(frozen=True)
+class Win:
+    """A change measured better than the value before it, at a workload."""
+
+    old: int
+    new: int
+    gain: float  # measured reward ratio - 1, e.g. 0.16
+    signature: tuple[float, ...] | None
+    until: float
+
+
 def extends(trial: tuple[int, int], old: int, new: int) -> bool:
     """Whether a change ``old`` → ``new`` takes the trial (its old, new) further the same
     way: 2560 → 32 measured, then 32 → 4."""
@@ -82,6 +93,7 @@ class Judge:
     _history: dict[str, deque[tuple[int, float | None, tuple[float, ...] | None]]] = \
         field(default_factory=dict)
     _vetoes: dict[str, list[Veto]] = field(default_factory=dict)
+    _wins: dict[str, Win] = field(default_factory=dict)
     _age: dict[str, int] = field(default_factory=dict)
 
     def observe(self, target: str, value: int, reward: float | None,
@@ -150,6 +162,7 @@ class Judge:
 
     def cancel(self, target: str) -> None:
         self.trials.pop(target, None)
+        self._wins.pop(target, None)
 
     def pending(self, target: str) -> str:
         t = self.trials.get(target)
@@ -163,6 +176,25 @@ class Judge:
         self._vetoes.setdefault(target, []).append(
             Veto(outcome.new, signature, now + self.cfg.veto_s,
                  f"{outcome.new} reverted at this workload: {outcome.reason}"))
+
+    def won(self, target: str, outcome: Outcome, signature: tuple[float, ...] | None,
+            now: float) -> None:
+        """Remember a kept change that measured a gain, for as long as a veto lasts: going
+        back toward its old value at this workload then needs as much
+        (policies.guard.MeasuredGain)."""
+        if outcome.verdict == "kept" and outcome.ratio is not None and outcome.ratio > 1:
+            self._wins[target] = Win(outcome.old, outcome.new, outcome.ratio - 1, signature,
+                                     now + self.cfg.veto_s)
+
+    def win(self, target: str, signature: tuple[float, ...] | None,
+            now: float) -> tuple[int, int, float] | None:
+        """(old, new, measured gain) of the target's last measured gain, if it was measured
+        at this workload and not longer than ``veto_s`` ago."""
+        w = self._wins.get(target)
+        if w is None or w.until <= now or shifted(w.signature, signature,
+                                                  self.cfg.workload_shift):
+            return None
+        return w.old, w.new, w.gain
 
     def vetoed(self, target: str, signature: tuple[float, ...] | None,
                now: float) -> dict[int, str]:
