@@ -478,6 +478,13 @@ class FioRun:
 # --------------------------------------------------------------------------- the lab
 
 
+def _rmdir_if_empty(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError as err:  # someone put files there meanwhile: theirs to keep
+        warnings.warn(f"lab workdir {path} left in place: {err.strerror}", stacklevel=2)
+
+
 class Lab:
     """A dataset on a loop device, read by fio inside a small memory cgroup.
 
@@ -533,7 +540,11 @@ class Lab:
 
     def _setup(self, stack: ExitStack) -> None:
         check_tools()
-        self._workdir.mkdir(parents=True, exist_ok=True)
+        if not self._workdir.exists():
+            # Created here, removed here (the first callback runs last); what else was made
+            # above it (parents=True) is left, as is a workdir that was there already.
+            self._workdir.mkdir(parents=True)
+            stack.callback(_rmdir_if_empty, self._workdir)
         self._jobs = Path(tempfile.mkdtemp(prefix="mltune-lab-jobs-", dir=self._workdir))
         stack.callback(shutil.rmtree, self._jobs)
         if self._given is None:

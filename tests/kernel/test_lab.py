@@ -50,6 +50,18 @@ def test_own_device_reads_seq_then_detaches_unmounts_and_removes_cgroup(tmp_path
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_workdir_the_lab_created_is_removed_one_it_found_is_kept(tmp_path: Path) -> None:
+    # `mltune collect` left an empty /var/tmp/mltune-lab behind (its default workdir).
+    workdir = tmp_path / "new" / "lab"
+    with Lab(workdir, size_mib=64, files=2):
+        assert workdir.is_dir()
+    assert not workdir.exists()
+    assert (tmp_path / "new").is_dir()  # made by parents=True: not known to be the lab's
+    with Lab(tmp_path, size_mib=64, files=2):
+        pass
+    assert tmp_path.is_dir()
+
+
 @pytest.fixture
 def mounted_loop(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A loop device with ext4 mounted, made the way an operator would, and removed after."""
