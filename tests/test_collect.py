@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from mltune import collect as collectmod
+from mltune.errors import MltuneError
 from mltune.train import load_dataset, perf_table
 
 
@@ -75,7 +76,7 @@ def test_a_second_collection_adds_a_pass_instead_of_replacing_the_first(tmp_path
     assert sorted({r["rep"] for r in rows}) == [0, 1]
     # The median over the two passes, not the second pass alone.
     assert perf_table(rows)["seq"] == {4: 8.0, 64: 128.0}
-    assert collectmod.last_rep(out) == 1
+    assert collectmod.next_rep(out, "readahead") == 2
     assert sum(1 for line in out.read_text().splitlines() if '"format"' in line) == 1
 
 
@@ -86,9 +87,31 @@ def test_repeats_continue_after_the_last_pass(tmp_path: Path) -> None:
     assert sorted({r["rep"] for r in load_dataset(out)[1]}) == [0, 1, 2, 3]
 
 
-def test_a_line_cut_by_an_interrupted_collection_does_not_stop_the_count(tmp_path: Path) -> None:
+def test_a_dataset_cut_by_an_interrupted_collection_is_refused_before_appending(
+        tmp_path: Path) -> None:
+    # The next row would be glued to the cut one, and training would refuse the file.
     out = tmp_path / "d.jsonl"
     _collect(out, 1.0)
     with open(out, "a", encoding="utf-8") as f:
         f.write(json.dumps({"pattern": "seq", "rep": 7, "value": 4})[:20])
-    assert collectmod.last_rep(out) == 0
+    before = out.read_text()
+    with pytest.raises(MltuneError, match="unreadable"):
+        _collect(out, 1.0)
+    assert out.read_text() == before
+
+
+def test_a_dataset_of_another_driver_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "d.jsonl"
+    out.write_text(json.dumps({"format": "mltune-dataset", "version": 1,
+                               "driver": "swappiness", "features": []}) + "\n")
+    with pytest.raises(MltuneError, match="of driver 'swappiness', not 'readahead'"):
+        collectmod.next_rep(out, "readahead")
+
+
+def test_a_dataset_with_a_header_only_starts_at_pass_0(tmp_path: Path) -> None:
+    # Interrupted before its first run ended: nothing measured yet.
+    out = tmp_path / "d.jsonl"
+    out.write_text(json.dumps({"format": "mltune-dataset", "version": 1,
+                               "driver": "readahead", "features": []}) + "\n")
+    assert collectmod.next_rep(out, "readahead") == 0
+    assert collectmod.next_rep(tmp_path / "new.jsonl", "readahead") == 0

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from .driver import Driver
+from .errors import MltuneError
+from .train import read_dataset
 
 FORMAT = "mltune-dataset"
 VERSION = 1
@@ -27,14 +29,12 @@ def _clean(features: dict[str, float]) -> dict[str, float | None]:
 
 def collect(lab: Any, driver: Driver, patterns: Sequence[str], values: Sequence[int],
             seconds: float, out: Path, repeats: int = 1,
-            progress: Callable[[str], None] = lambda _: None) -> int:
+            progress: Callable[[str], None] = lambda _: None,
+            first_rep: int | None = None) -> int:
     """Run the grid and append rows to ``out``; returns the number of observation rows.
-
-    Appending to a dataset continues its pass numbers: training takes the median throughput
-    of each (pattern, value) over passes, and a second pass numbered 0 again would replace
-    the first one's figures instead of adding to them."""
+    ``first_rep``: the first pass's number, :func:`next_rep` (computed here if not given)."""
+    first = next_rep(out, driver.name) if first_rep is None else first_rep
     new = not out.exists()
-    first = 0 if new else last_rep(out) + 1
     target = driver.discover()[0]
     rows = 0
     with open(out, "a", encoding="utf-8") as f:
@@ -49,19 +49,20 @@ def collect(lab: Any, driver: Driver, patterns: Sequence[str], values: Sequence[
     return rows
 
 
-def last_rep(path: Path) -> int:
-    """The highest pass number in a dataset (-1 if it has no rows yet). A line cut short by
-    an interrupted collection is skipped, as training skips it."""
-    last = -1
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                rep = json.loads(line).get("rep")
-            except (ValueError, AttributeError):
-                continue
-            if isinstance(rep, int):
-                last = max(last, rep)
-    return last
+def next_rep(out: Path, driver: str) -> int:
+    """The number of the first pass a collection into ``out`` adds: 0 for a new file, else
+    one after its last. Training takes the median of each (pattern, value) over passes, and
+    a second pass numbered 0 again would replace the first one's figures.
+
+    An existing file must be a dataset of ``driver`` that training can read: after a line
+    an interrupted collection cut short, the next row would be glued to it and the file
+    spoilt for good. Raises MltuneError naming the file (checked before any lab is built)."""
+    if not out.exists():
+        return 0
+    header, rows = read_dataset(out)
+    if header.get("driver") != driver:
+        raise MltuneError(f"dataset {out}: of driver {header.get('driver')!r}, not {driver!r}")
+    return max((r["rep"] for r in rows if isinstance(r.get("rep"), int)), default=-1) + 1
 
 
 def _one_run(lab: Any, driver: Driver, target: Any, pattern: str, value: int,

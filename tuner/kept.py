@@ -5,8 +5,8 @@ this VM between ticks, when nothing of it is in the caches. A /proc file kept op
 re-read from offset 0 costs an lseek and a read; seq_file regenerates it at offset 0
 (fs/seq_file.c). Not pread(): pyfakefs does not fake it, and a test's fake descriptor would
 reach the real kernel. Only for files that cannot go away (/proc): a sysfs attribute of a
-removed device would keep answering through a stale descriptor in a fake tree, so those are opened
-each time, still without a file object (:func:`read_once`).
+removed device would keep answering through a stale descriptor in a fake tree, so those are
+opened each time, still without a file object (:func:`read_once`).
 """
 
 from __future__ import annotations

@@ -49,6 +49,7 @@ def collect(
     """
     from . import lab as labmod
     from .collect import collect as run_collect
+    from .collect import next_rep
     from .registry import make_driver
 
     if driver != "readahead":
@@ -62,13 +63,14 @@ def collect(
     if seconds < 3:
         raise MltuneError(f"--seconds {seconds:g}: need at least 3 (1 s warm-up + samples)")
     total = len(names) * len(grid) * repeats
+    first_rep = next_rep(out, driver)  # a spoilt or foreign --out: refused before the lab
     try:
         with labmod.Lab(workdir, mem_limit_mib=mem_limit_mib, device=device) as lab:
             drv = make_driver(driver, Root("/"), devices=[lab.device])
             try:
                 with typer.progressbar(length=total, label="collect", file=None) as bar:
                     rows = run_collect(lab, drv, names, grid, seconds, out, repeats,
-                                       lambda _: bar.update(1))
+                                       lambda _: bar.update(1), first_rep)
             finally:
                 drv.close()
     except labmod.LabError as err:

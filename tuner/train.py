@@ -33,15 +33,21 @@ PARAMS = {"objective": "regression", "num_leaves": 15, "learning_rate": 0.05,
 ROUNDS = 300
 
 
-def load_dataset(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def read_dataset(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Header and rows of a dataset file, which may have no rows yet."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
         header = json.loads(lines[0])
         rows = [json.loads(line) for line in lines[1:] if line.strip()]
     except (OSError, ValueError, IndexError) as err:
         raise MltuneError(f"dataset {path}: unreadable ({err})") from err
-    if header.get("format") != "mltune-dataset":
+    if not isinstance(header, dict) or header.get("format") != "mltune-dataset":
         raise MltuneError(f"dataset {path}: not an mltune dataset (bad header)")
+    return header, rows
+
+
+def load_dataset(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    header, rows = read_dataset(path)
     if not rows:
         raise MltuneError(f"dataset {path}: no rows")
     return header, rows
