@@ -92,6 +92,28 @@ def test_a_vetoed_value_is_barred_at_that_workload_until_it_expires() -> None:
     assert j.vetoed("a", SIG, now=1060.0) == {}  # expired
 
 
+def test_values_beyond_a_reverted_one_are_barred_too_but_not_those_short_of_it() -> None:
+    j = Judge(CFG)
+    o = judged([100], [100, 10, 10])[-1]  # 4 → 1024 reverted
+    j.veto("a", o, SIG, now=1000.0)
+    got = j.vetoed("a", SIG, now=1030.0, values=[4, 16, 512, 1024, 2048, 4096])
+    assert sorted(got) == [1024, 2048, 4096]
+    assert got[4096] == ("beyond 1024 from 4; 1024 reverted at this workload: "
+                         "reward 0.10x of before (< 0.70)")
+
+
+def test_beyond_is_seen_from_the_value_reverted_to_whichever_side_it_is() -> None:
+    j = Judge(CFG)
+    for r in (100, 100):
+        j.observe("a", 4096, r, SIG)
+    j.start("a", "d1", 4096, 1024, 0.9)
+    o = [j.observe("a", 1024, r, SIG) for r in (100, 48, 48)][-1]
+    assert o.verdict == "reverted"
+    j.veto("a", o, SIG, now=1000.0)
+    assert sorted(j.vetoed("a", SIG, now=1001.0, values=[4, 512, 1024, 2048, 4096])) == [
+        4, 512, 1024]
+
+
 def test_a_measured_gain_is_remembered_at_that_workload_until_it_expires() -> None:
     j = Judge(CFG)
     o = judged([100, 100], [5, 150, 170])[-1]  # kept, 1.60x

@@ -255,7 +255,7 @@ class Agent:
         candidates = self.driver.candidates(target)
         scores = self.model.score(o.features, candidates)
         now = time.monotonic()
-        vetoed = self.judge.vetoed(target.name, sig, now)
+        vetoed = self.judge.vetoed(target.name, sig, now, scores)
         allowed = [v for v in scores if v not in vetoed] or [current]
         best = max(allowed, key=lambda v: scores.get(v, -math.inf))
         value, verdicts = self._check(target, current, best, scores, pressure, state.mode,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import statistics
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -51,7 +51,8 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Veto:
-    value: int
+    value: int  # reverted
+    kept: int  # the value it was reverted to
     signature: tuple[float, ...] | None
     until: float
     reason: str
@@ -174,7 +175,7 @@ class Judge:
     def veto(self, target: str, outcome: Outcome, signature: tuple[float, ...] | None,
              now: float) -> None:
         self._vetoes.setdefault(target, []).append(
-            Veto(outcome.new, signature, now + self.cfg.veto_s,
+            Veto(outcome.new, outcome.old, signature, now + self.cfg.veto_s,
                  f"{outcome.new} reverted at this workload: {outcome.reason}"))
 
     def won(self, target: str, outcome: Outcome, signature: tuple[float, ...] | None,
@@ -196,12 +197,23 @@ class Judge:
             return None
         return w.old, w.new, w.gain
 
-    def vetoed(self, target: str, signature: tuple[float, ...] | None,
-               now: float) -> dict[int, str]:
+    def vetoed(self, target: str, signature: tuple[float, ...] | None, now: float,
+               values: Iterable[int] = ()) -> dict[int, str]:
+        """Values barred at this workload: each reverted value, and those of ``values``
+        beyond it, seen from the value it was reverted to. For one workload throughput rises
+        to one peak and falls past it, so when 4096 → 1024 measured 0.48x, 512 is no better
+        (a stream in the 10 s mix went 4096 → 1024, reverted, then 4096 → 512)."""
         live = [v for v in self._vetoes.get(target, ()) if v.until > now]
         self._vetoes[target] = live
-        return {v.value: v.reason for v in live
-                if not shifted(v.signature, signature, self.cfg.workload_shift)}
+        barred: dict[int, str] = {}
+        for v in live:
+            if shifted(v.signature, signature, self.cfg.workload_shift):
+                continue
+            barred.setdefault(v.value, v.reason)
+            for c in values:
+                if c not in barred and (c - v.value) * (v.value - v.kept) > 0:
+                    barred[c] = f"beyond {v.value} from {v.kept}; {v.reason}"
+        return barred
 
     def _verdict(self, target: str, trial: Trial, after: list[float]) -> Outcome:
         before, now = statistics.fmean(trial.before), statistics.fmean(after)
