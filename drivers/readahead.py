@@ -45,7 +45,15 @@ TRACE_FEATURES = tuple(f for f in FEATURES if f.startswith("tr_"))
 # audited, but as model inputs they lowered held-out accuracy on unseen access patterns
 # from 0.86 to 0.79 (leave-one-pattern-out, README): they identify the training runs
 # rather than the pattern.
-MODEL_FEATURES: tuple[str, ...] = ("ra_kb_log2", "rd_req_kb", *TRACE_FEATURES)
+# tr_async_frac and tr_ra_pages_log2 are audited, not model inputs: the files' ra_pages is
+# the knob itself (ra_kb_log2) for every file opened since it was set, and both are missing
+# whenever the sampled window caught no readahead event (most ticks of a stream at >= 1024),
+# so the model's scores flipped with them tick to tick: on a stream at 4096, 1024 scored
+# above 4096 in those ticks and was written (measured 0.48x). Without them: held out 0.870
+# (0.864 with), bench/live_replay.py 0.935 (0.925).
+AUDIT_ONLY = ("tr_async_frac", "tr_ra_pages_log2")
+MODEL_FEATURES: tuple[str, ...] = (
+    "ra_kb_log2", "rd_req_kb", *(f for f in TRACE_FEATURES if f not in AUDIT_ONLY))
 NAN = math.nan
 # changed(): a target's reads moving by WATCH_JUMP in one look, or by WATCH_FACTOR over the
 # last two, is a new workload. The phases this driver tells apart mostly differ by 5-100x

@@ -24,6 +24,8 @@ from mltune.model import Model, shipped_paths
 
 from tests.test_forest import CAND, LOGS, special_values, train
 
+WIDTH = CAND + 1  # features of the shipped model, the candidate included
+
 native_only = pytest.mark.skipif(
     NATIVE is None, reason="mltune._fastforest is not built (no C compiler when installed?): "
                            "only the NumPy path exists, nothing to compare")
@@ -165,7 +167,7 @@ def tables(forest: Forest) -> list[object]:
     (0, 64, "width 64"),
     (1, b"", "counts"),
     (1, b"\x01\x00\x00", "counts"),
-    (1, struct.pack("<i", -1) * 13, "thresholds"),
+    (1, struct.pack("<i", -1) * WIDTH, "thresholds"),
     (2, b"\x00" * 8, "thresholds"),
     (3, b"\x00" * 10, "prefix"),
     (4, b"", "nan"),
@@ -203,14 +205,14 @@ def test_any_words_of_the_right_shape_score_without_crashing(data: st.DataObject
 @native_only
 @pytest.mark.parametrize("args,error", [
     ((), TypeError),
-    (([0.0] * 13, CAND), TypeError),
-    (([0.0] * 13, 13, [1.0]), ValueError),
-    (([0.0] * 13, -1, [1.0]), ValueError),
-    (([0.0] * 13, "12", [1.0]), TypeError),
-    (([0.0] * 13, 2**70, [1.0]), OverflowError),
-    (([0.0] * 12, CAND, [1.0]), ValueError),
-    (([0.0] * 13, CAND, [None]), TypeError),
-    (([0.0] * 13, CAND, 5), TypeError),
+    (([0.0] * WIDTH, CAND), TypeError),
+    (([0.0] * WIDTH, WIDTH, [1.0]), ValueError),
+    (([0.0] * WIDTH, -1, [1.0]), ValueError),
+    (([0.0] * WIDTH, str(CAND), [1.0]), TypeError),
+    (([0.0] * WIDTH, 2**70, [1.0]), OverflowError),
+    (([0.0] * CAND, CAND, [1.0]), ValueError),
+    (([0.0] * WIDTH, CAND, [None]), TypeError),
+    (([0.0] * WIDTH, CAND, 5), TypeError),
     ((None, CAND, [1.0]), TypeError),
 ], ids=["no-args", "two-args", "feature-too-big", "negative-feature", "feature-not-int",
         "feature-overflow", "short-base", "none-value", "values-not-sequence",

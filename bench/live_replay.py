@@ -1,0 +1,110 @@
+"""Score readahead models on live observations that earlier benchmark runs stored.
+
+`bench/readahead.py` keeps, per round, the agent's audit log (every tick's features) and
+the static sweep's throughput for every phase. Replayed here, each active tick of the
+mltune regime is one question: which of the swept values would this model pick from these
+features? The pick is scored by that round's static figure for the phase running then,
+divided by the best static figure of that phase. Ticks in the first second of a phase are
+left out: their features mix two phases.
+
+This judges a model on the benchmark's own workloads at the values the agent really held,
+in seconds instead of a 30-minute run. It is not held out: the phases are fio jobs like the
+training patterns. Use it next to `mltune train`'s leave-one-pattern-out score, not instead.
+
+    python bench/live_replay.py models/readahead.txt [OTHER.txt …] [--results DIR]
+
+"moves" counts ticks at a swept value where the model's best beats the current value by the
+agent's default min_gain (10 %): harmful when the best is measured > 10 % worse, useful when
+> 10 % better.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from mltune.drivers.readahead import MODEL_FEATURES
+from mltune.model import Model
+
+RESULTS = Path(__file__).resolve().parent / "results"
+MIN_GAIN = 0.10
+
+
+@dataclass(frozen=True)
+class Tick:
+    phase: str
+    features: dict[str, float]
+    ratio: dict[int, float]  # swept value → its figure ÷ the phase's best, that round
+    current: int
+
+
+def load_ticks(results: Path, skip_s: float = 1.0) -> list[Tick]:
+    ticks = []
+    for path in sorted(results.glob("*.json")):
+        bench = json.loads(path.read_text())
+        if bench.get("format") != "mltune-bench-readahead":
+            continue
+        for rnd in bench.get("rounds", []):
+            audit = path.with_name(f"{path.stem}.r{rnd['round']}.audit.jsonl")
+            regimes = {g["name"]: g for g in rnd["regimes"]}
+            if not audit.exists() or not regimes.get("mltune", {}).get("phases"):
+                continue
+            static = [g for name, g in regimes.items() if name.startswith("static-")]
+            windows = []
+            for i, ph in enumerate(regimes["mltune"]["phases"]):
+                figs = {g["phases"][i]["value"]: g["phases"][i]["mbps"] for g in static}
+                best = max(figs.values())
+                windows.append((ph["started"] + skip_s, ph["ended"], ph["phase"],
+                                {v: m / best for v, m in figs.items()}))
+            for line in audit.read_text().splitlines():
+                x = json.loads(line)
+                if x.get("kind") != "decision" or not x.get("scores"):
+                    continue  # idle, or a tick that scored nothing
+                feats = {k: math.nan if v is None else float(v)
+                         for k, v in x["features"].items()}
+                for start, end, phase, ratio in windows:
+                    if start <= x["time"] <= end:
+                        ticks.append(Tick(phase, feats, ratio, int(x["current"])))
+    return ticks
+
+
+def replay(model: Model, ticks: list[Tick]) -> str:
+    by_phase: dict[str, list[float]] = defaultdict(list)
+    harmful = useful = at_swept = 0
+    for t in ticks:
+        scores = model.score(t.features, sorted(t.ratio))
+        best = max(scores, key=lambda v: scores[v])
+        by_phase[t.phase].append(t.ratio[best])
+        if t.current in t.ratio:
+            at_swept += 1
+            if best != t.current and scores[best] >= scores[t.current] * (1 + MIN_GAIN):
+                harmful += t.ratio[best] < t.ratio[t.current] * 0.9
+                useful += t.ratio[best] > t.ratio[t.current] * 1.1
+    means = {p: statistics.fmean(v) for p, v in sorted(by_phase.items())}
+    geo = math.exp(statistics.fmean(math.log(max(v, 1e-6)) for v in means.values()))
+    parts = " ".join(f"{p}={v:.3f}({len(by_phase[p])})" for p, v in means.items())
+    return (f"geomean {geo:.3f}  {parts}\n"
+            f"  moves: harmful {harmful}, useful {useful} of {at_swept} ticks at a swept value")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("models", nargs="+", type=Path, help="LightGBM text model(s)")
+    ap.add_argument("--results", type=Path, default=RESULTS)
+    args = ap.parse_args()
+    ticks = load_ticks(args.results)
+    if not ticks:
+        raise SystemExit(f"no benchmark audit logs with phases in {args.results}")
+    print(f"{len(ticks)} active ticks from {args.results}")
+    for path in args.models:
+        model = Model.load(path, path.with_suffix(".json"), "readahead", MODEL_FEATURES)
+        print(f"{path}: {replay(model, ticks)}")
+
+
+if __name__ == "__main__":
+    main()
