@@ -338,11 +338,12 @@ class ReadaheadDriver:
         return (2 ** rate_log2 - 1) * pages * 4
 
     def signature(self, o: Observation) -> tuple[float, ...] | None:
-        """Stream fraction, adjacency, fault share and request size (log, scaled to 0-1)."""
+        """Stream fraction, adjacency, fault share and request size (log, scaled to 0-1);
+        a part the sampled window could not tell is NaN, None when it saw nothing."""
         f = o.features
         sig = (f.get("tr_seq_frac", NAN), f.get("tr_near_frac", NAN),
                f.get("tr_fault_frac", NAN))
-        if any(math.isnan(v) for v in sig):
+        if all(math.isnan(v) for v in sig):
             return None
         req = f.get("tr_req_pages", NAN)
         size = 0.0 if math.isnan(req) else min(math.log2(max(req, 1)) / 8, 1.0)

@@ -354,6 +354,41 @@ def test_without_watch_the_loop_just_waits(root: Root, state: Path) -> None:
     assert look.looks == [] and a.early_ticks == 0 and a.ticks >= 2
 
 
+def test_a_tick_that_saw_the_pattern_move_brings_the_next_one_forward(
+        root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024), names=("a",))
+    a.watch_s = 0.01
+    a.seen["a"] = (1.0, 1.0, 0.0, 0.0)  # the last tick saw a stream
+    sigs = [(math.nan, math.nan, 1.0, 0.0), (0.1, 0.1, 1.0, 0.0)]
+    a.driver.signature = lambda o: sigs.pop(0)  # type: ignore[method-assign]
+    stop = threading.Event()
+    triggers: list[str] = []
+    tick = a.tick
+
+    def counted() -> list:
+        triggers.append(a.trigger)
+        if len(triggers) == 2:
+            stop.set()
+        return tick()
+
+    a.tick = counted  # type: ignore[method-assign]
+    t0 = time.monotonic()
+    a.run(interval=3600, stop=stop)  # would wait an hour without the early tick
+    assert time.monotonic() - t0 < 60
+    # This tick saw faults (only that part known): the next one is brought forward. That
+    # one agrees with it where both are known: no further early tick is asked for.
+    assert triggers == ["", "tick: a: access pattern changed at the last tick"]
+    assert a.early_ticks == 1 and a.retick == ""
+
+
+def test_an_unmoved_or_unknown_pattern_keeps_the_schedule(root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024), names=("a",))
+    for sig in [(0.5, 0.5, 0.0, 0.0), None, (0.6, 0.5, 0.1, 0.0), (math.nan,) * 4]:
+        a.driver.signature = lambda o, s=sig: s  # type: ignore[method-assign]
+        a.tick()
+        assert a.retick == ""
+
+
 def test_run_stops_when_no_target_is_left(root: Root, state: Path) -> None:
     a = agent(root, state, StubModel(PREFERS_1024), names=("a",))
     shutil.rmtree(root.path("sys/fake/a"))

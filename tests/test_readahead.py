@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 from mltune import config as configmod
-from mltune.driver import Target
+from mltune.driver import Observation, Target
 from mltune.drivers import readahead
 from mltune.drivers.readahead import (
     CANDIDATES,
@@ -392,3 +392,14 @@ def test_a_target_the_tick_wrote_is_compared_with_the_first_look_after(
         bump_disk(fake_root, "vda", {0: 2500, 2: 20000})
         clock.now += 0.25
         assert drv.changed(targets) is None
+
+
+def test_signature_leaves_what_the_window_could_not_tell_unknown(fake_root: Root) -> None:
+    drv = ReadaheadDriver(fake_root)
+    stream = {"tr_seq_frac": 1.0, "tr_near_frac": 1.0, "tr_fault_frac": 0.0, "tr_req_pages": 16}
+    assert drv.signature(Observation("sda", 0.0, stream, "tracefs")) == (1.0, 1.0, 0.0, 0.5)
+    # A few faults caught early in a new phase: too few reads per file for a stream fraction.
+    few = {"tr_seq_frac": math.nan, "tr_near_frac": math.nan, "tr_fault_frac": 1.0}
+    sig = drv.signature(Observation("sda", 0.0, few, "tracefs"))
+    assert sig is not None and sig[2:] == (1.0, 0.0) and all(map(math.isnan, sig[:2]))
+    assert drv.signature(Observation("sda", 0.0, {}, "proc")) is None  # no trace at all

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from mltune.trials import GuardConfig, Judge, extends, shifted
+from mltune.trials import GuardConfig, Judge, extends, known, moved_apart, shifted
 
 SIG = (0.9, 0.9, 0.0, 0.5)
 CFG = GuardConfig(window_ticks=2, settle_ticks=1, tolerance=0.3, veto_s=60,
@@ -162,3 +162,16 @@ def test_a_step_further_extends_the_trial_and_is_judged_against_the_first_old_va
     o = outcomes[2]
     assert (o.decision, o.old, o.new, o.verdict) == ("d2", 2560, 4, "reverted")
     assert o.before == 100 and o.ratio == 0.55 and o.predicted == 20.0
+
+
+def test_a_signature_is_known_only_when_every_part_is() -> None:
+    assert known(SIG) == SIG
+    assert known((0.9, math.nan, 0.0, 0.5)) is None and known(None) is None
+
+
+def test_moved_apart_compares_the_parts_known_in_both() -> None:
+    stream, faults = (1.0, 1.0, 0.0, 0.0), (math.nan, math.nan, 1.0, 0.0)
+    assert moved_apart(stream, faults, 0.25)
+    assert not moved_apart(faults, (0.1, 0.1, 1.0, 0.0), 0.25)
+    assert not moved_apart(stream, None, 0.25) and not moved_apart(None, stream, 0.25)
+    assert not moved_apart(stream, (0.9, 0.9, 0.1, 0.1), 0.25)

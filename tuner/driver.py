@@ -82,7 +82,9 @@ class Driver(Protocol):
 
     def signature(self, o: Observation) -> tuple[float, ...] | None:
         """A few numbers in [0, 1] describing the workload, independent of the knob: the
-        guard compares rewards only while it stays put (None: unknown)."""
+        guard compares rewards only while it stays put, and a part that moves between two
+        ticks brings the next one forward. A part this observation cannot tell is NaN;
+        None: nothing is known."""
         ...
 
     def plan(self, target: Target, value: int) -> Change: ...

@@ -10,6 +10,7 @@ then the reward moved for reasons that are not the change.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -74,6 +75,19 @@ def extends(trial: tuple[int, int], old: int, new: int) -> bool:
     way: 2560 → 32 measured, then 32 → 4."""
     t_old, t_new = trial
     return t_new == old and (t_old - t_new) * (old - new) > 0
+
+
+def known(sig: tuple[float, ...] | None) -> tuple[float, ...] | None:
+    """The signature if every part of it is known, else None (unknown workload)."""
+    return None if sig is None or any(math.isnan(x) for x in sig) else sig
+
+
+def moved_apart(a: Sequence[float] | None, b: Sequence[float] | None, limit: float) -> bool:
+    """True when a part known in both signatures differs by more than ``limit``: a partly
+    known one still tells that reads went from a stream to page faults."""
+    if a is None or b is None or len(a) != len(b):
+        return False
+    return any(abs(x - y) > limit for x, y in zip(a, b, strict=True))  # NaN: False
 
 
 def shifted(a: Sequence[float] | None, b: Sequence[float] | None, limit: float) -> bool:
