@@ -389,6 +389,30 @@ def test_an_unmoved_or_unknown_pattern_keeps_the_schedule(root: Root, state: Pat
         assert a.retick == ""
 
 
+def test_one_odd_tick_at_a_steady_workload_writes_nothing(root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel({4: 0.90, 64: 0.60, 1024: 0.50}), names=("a",))
+    for _ in range(3):
+        assert a.tick()[0].written is None  # 4 is best
+    a.model.scores = {4: 0.60, 64: 0.60, 1024: 0.70}  # one tick puts 1024 first by 17 %
+    d = a.tick()[0]
+    assert (d.best, d.written, d.averaged) == (4, None, 3)
+    assert d.scores == {"4": 0.8, "64": 0.6, "1024": 0.5667}
+    assert audit_lines(state)[-1]["averaged"] == 3
+
+
+def test_a_tick_that_saw_no_access_pattern_is_not_averaged_with_ones_that_did(
+        root: Root, state: Path) -> None:
+    # -v9: 0.2 s into mmap random reads the trace window caught nothing; the /proc route
+    # said 2560 → 16, which a mean with the stream's ticks would have held.
+    a = agent(root, state, StubModel({4: 0.90, 64: 0.60, 1024: 0.50}), names=("a",))
+    for _ in range(3):
+        a.tick()
+    a.driver.signature = lambda o: None  # type: ignore[method-assign]
+    a.model.scores = {4: 0.60, 64: 0.60, 1024: 0.70}
+    d = a.tick()[0]
+    assert (d.best, d.written, d.averaged) == (1024, "1024", 1)
+
+
 def test_run_stops_when_no_target_is_left(root: Root, state: Path) -> None:
     a = agent(root, state, StubModel(PREFERS_1024), names=("a",))
     shutil.rmtree(root.path("sys/fake/a"))

@@ -14,6 +14,7 @@ from mltune.loop import REDISCOVER_TICKS, Agent
 from mltune.modes import ModeConfig
 from mltune.policies.guard import MeasuredGain, RegressionGuard, Settling
 from mltune.policies.limits import AllowedRange, Cooldown, MinGain
+from mltune.recent import RecentScores
 from mltune.sysfs import Root
 from mltune.trials import GuardConfig, Judge
 
@@ -213,7 +214,8 @@ def test_a_change_measured_as_a_gain_is_not_undone_for_a_smaller_predicted_one(
     policies = [AllowedRange(4, 4096), RegressionGuard(), MeasuredGain(), Cooldown(0.0),
                 MinGain(0.05)]
     a = Agent(drv, StubModel({4: 0.95, 64: 0.50, 1024: 0.60}), policies, drv.discover(),
-              Journal(state, root), state / "audit.jsonl", judge=Judge(GuardConfig(window_ticks=2)))
+              Journal(state, root), state / "audit.jsonl", judge=Judge(GuardConfig(window_ticks=2)),
+              recent=RecentScores(ticks=1))  # each tick's own scores: the policy is tested
     drv.rewards = [100, 100, 5, 150, 170, 160, 160]
     assert a.tick()[0].written is None  # a baseline at 4
     a.model.scores = {4: 0.30, 64: 0.50, 1024: 0.95}

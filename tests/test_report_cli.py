@@ -108,6 +108,15 @@ def test_explain_says_why_a_tick_ran_early(
     assert out.splitlines()[1] == "  early tick: watch: loop0: reads/s 180 -> 22000"
 
 
+def test_explain_says_when_the_scores_are_a_mean_of_ticks(
+        cli, state: Path, model_files: tuple[Path, Path]) -> None:
+    write_audit(state, decision(averaged=3))
+    code, out, _ = cli("explain", "--state-dir", str(state), "--model", str(model_files[0]))
+    assert code == 0
+    assert [x for x in out.splitlines() if "model: best" in x][0].endswith(
+        " (mean of the last 3 ticks)")
+
+
 def test_explain_filters_by_target_last_and_changes(
         cli, state: Path, model_files: tuple[Path, Path]) -> None:
     write_audit(state,

@@ -21,6 +21,7 @@ from .errors import DeviceGone, MltuneError, StateError, WriteMismatch
 from .journal import Entry, Journal
 from .model import Model
 from .modes import EMERGENCY, ModeConfig, TargetMode
+from .recent import RecentScores
 from .statefile import write_json
 from .trials import Judge, Outcome, known, moved_apart
 
@@ -55,6 +56,7 @@ class Decision:
     kind: str = "decision"
     trigger: str = ""  # why the tick ran early ("" when on schedule)
     tick_cpu_ms: float = 0.0  # CPU time of the tick (the window costs next to none)
+    averaged: int = 1  # ticks whose mean scores are ``scores`` (mltune.recent)
 
 
 @dataclass
@@ -80,6 +82,7 @@ class Agent:
     trigger: str = ""  # why the current tick runs early ("" on schedule)
     retick: str = ""  # why the next tick should come soon: the last one saw a phase change
     seen: dict[str, tuple[float, ...] | None] = field(default_factory=dict)  # last signature
+    recent: RecentScores = field(default_factory=RecentScores)
     # target → (tick, old, new, gain it was made for) of mltune's last write to it (a
     # change: the predicted gain; a revert: the measured loss it undid)
     steps: dict[str, tuple[int, int, int, float]] = field(default_factory=dict)
@@ -146,6 +149,8 @@ class Agent:
         log.warning("%s/%s: dropped (%s)", self.driver.name, target.name, err)
         self.targets = [t for t in self.targets if t.name != target.name]
         self.judge.cancel(target.name)
+        self.recent.forget(target.name)
+        self.seen.pop(target.name, None)
 
     def _rediscover(self) -> None:
         """Pick up targets that appeared since start (or came back) and match the filters."""
@@ -246,7 +251,7 @@ class Agent:
             return {**base, **keep, "note": "idle this tick: kept"}
         assert self.model is not None  # no model: EMERGENCY from the first tick
         part = self.driver.signature(o)
-        self._saw(target.name, part)
+        moved = self._saw(target.name, part)
         sig = known(part)
         outcome = self.judge.observe(target.name, current, self.driver.reward(o), sig)
         if outcome is not None:
@@ -257,7 +262,8 @@ class Agent:
                 return {**base, **keep, "chosen": outcome.old, "written": reverted,
                         "note": f"reverted {outcome.new} → {outcome.old}: {outcome.reason}"}
         candidates = self.driver.candidates(target)
-        scores = self.model.score(o.features, candidates)
+        scores, averaged = self.recent.mean(target.name, current,
+                                            self.model.score(o.features, candidates), moved)
         now = time.monotonic()
         vetoed = self.judge.vetoed(target.name, sig, now, scores)
         allowed = [v for v in scores if v not in vetoed] or [current]
@@ -285,18 +291,24 @@ class Agent:
                      self.driver.knob, current, value)
         return {**base, "best": best, "chosen": value, "written": written,
                 "scores": {str(v): round(s, 4) for v, s in scores.items()},
-                "verdicts": [v.to_json() for v in verdicts], "note": note}
+                "verdicts": [v.to_json() for v in verdicts], "note": note,
+                "averaged": averaged}
 
-    def _saw(self, name: str, sig: tuple[float, ...] | None) -> None:
-        """Ask for an early next tick when the access pattern moved since the last active
-        tick. The disk counters the watch looks at can miss a phase change: random page
-        faults at readahead 2560 read about as many MB/s, in requests as large, as the
-        stream before them. The tick's trace does see it (faults 0 → 100 %), but a tick
-        that lands early in the new phase sees too little of it to act on, and the next
-        one on schedule came 1 s later (settle 2.7 s in the shuffled mix)."""
+    def _saw(self, name: str, sig: tuple[float, ...] | None) -> bool:
+        """Whether this tick is unlike the last active one; if the access pattern moved,
+        ask for an early next tick. The disk counters the watch looks at can miss a phase
+        change: random page faults at readahead 2560 read about as many MB/s, in requests
+        as large, as the stream before them. The tick's trace does see it (faults 0 →
+        100 %), but a tick that lands early in the new phase sees too little of it to act
+        on, and the next one on schedule came 1 s later (settle 2.7 s in the shuffled
+        mix)."""
         prev, self.seen[name] = self.seen.get(name), sig
-        if not self.retick and moved_apart(prev, sig, self.judge.cfg.workload_shift):
+        moved = moved_apart(prev, sig, self.judge.cfg.workload_shift)
+        if moved and not self.retick:
             self.retick = f"{name}: access pattern changed at the last tick"
+        # For the mean of scores (mltune.recent), a tick that saw no access pattern at all
+        # is unlike one that did: the model reads it through another route.
+        return moved or (prev is None) != (sig is None)
 
     def _outcome(self, target: Target, outcome: Outcome,
                  sig: tuple[float, ...] | None) -> str | None:

@@ -61,8 +61,10 @@ def _sentence(d: dict[str, Any], top: list[tuple[str, float, Any]]) -> str:
     if scores:
         best = sorted(scores.items(), key=lambda kv: -kv[1])[:3]
         cur = scores.get(str(d["current"]))
+        n = d.get("averaged", 1)
         lines.append("  model: best " + ", ".join(f"{v}={s:.2f}" for v, s in best)
-                     + (f"; current {d['current']}={cur:.2f}" if cur is not None else ""))
+                     + (f"; current {d['current']}={cur:.2f}" if cur is not None else "")
+                     + (f" (mean of the last {n} ticks)" if n > 1 else ""))
     for v in d.get("verdicts", []):
         lines.append(f"  policy {v['policy']}: {v['action']} ({v['reason']})")
     if top:
