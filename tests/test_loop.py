@@ -358,7 +358,7 @@ def test_a_tick_that_saw_the_pattern_move_brings_the_next_one_forward(
         root: Root, state: Path) -> None:
     a = agent(root, state, StubModel(PREFERS_1024), names=("a",))
     a.watch_s = 0.01
-    a.seen["a"] = (1.0, 1.0, 0.0, 0.0)  # the last tick saw a stream
+    a.seen["a"] = ((1.0, 1.0, 0.0, 0.0), False)  # the last tick saw a stream
     sigs = [(math.nan, math.nan, 1.0, 0.0), (0.1, 0.1, 1.0, 0.0)]
     a.driver.signature = lambda o: sigs.pop(0)  # type: ignore[method-assign]
     stop = threading.Event()
@@ -381,9 +381,25 @@ def test_a_tick_that_saw_the_pattern_move_brings_the_next_one_forward(
     assert a.early_ticks == 1 and a.retick == ""
 
 
+def test_a_window_that_caught_nothing_after_a_pattern_asks_for_an_early_tick(
+        root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024), names=("a",))
+    sigs = [(1.0, 1.0, 0.0, 0.0), None, (math.nan, math.nan, 1.0, 0.0), None, None]
+    a.driver.signature = lambda o: sigs.pop(0)  # type: ignore[method-assign]
+    asked = []
+    for _ in range(5):
+        a.tick()
+        asked.append(a.retick)
+        a.retick = ""
+    assert asked == ["", "a: the last tick's trace caught no access",
+                     # compared with the stream, the last pattern known: faults now
+                     "a: access pattern changed at the last tick",
+                     "a: the last tick's trace caught no access", ""]
+
+
 def test_an_unmoved_or_unknown_pattern_keeps_the_schedule(root: Root, state: Path) -> None:
     a = agent(root, state, StubModel(PREFERS_1024), names=("a",))
-    for sig in [(0.5, 0.5, 0.0, 0.0), None, (0.6, 0.5, 0.1, 0.0), (math.nan,) * 4]:
+    for sig in [None, (0.5, 0.5, 0.0, 0.0), (0.6, 0.5, 0.1, 0.0), (math.nan,) * 4]:
         a.driver.signature = lambda o, s=sig: s  # type: ignore[method-assign]
         a.tick()
         assert a.retick == ""

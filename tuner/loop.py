@@ -81,7 +81,8 @@ class Agent:
     early_ticks: int = 0  # ticks run before their time because the workload changed
     trigger: str = ""  # why the current tick runs early ("" on schedule)
     retick: str = ""  # why the next tick should come soon: the last one saw a phase change
-    seen: dict[str, tuple[float, ...] | None] = field(default_factory=dict)  # last signature
+    # target → (last signature known, whether the last active tick saw no pattern at all)
+    seen: dict[str, tuple[tuple[float, ...] | None, bool]] = field(default_factory=dict)
     recent: RecentScores = field(default_factory=RecentScores)
     # target → (tick, old, new, gain it was made for) of mltune's last write to it (a
     # change: the predicted gain; a revert: the measured loss it undid)
@@ -295,20 +296,29 @@ class Agent:
                 "averaged": averaged}
 
     def _saw(self, name: str, sig: tuple[float, ...] | None) -> bool:
-        """Whether this tick is unlike the last active one; if the access pattern moved,
-        ask for an early next tick. The disk counters the watch looks at can miss a phase
-        change: random page faults at readahead 2560 read about as many MB/s, in requests
-        as large, as the stream before them. The tick's trace does see it (faults 0 →
-        100 %), but a tick that lands early in the new phase sees too little of it to act
-        on, and the next one on schedule came 1 s later (settle 2.7 s in the shuffled
-        mix)."""
-        prev, self.seen[name] = self.seen.get(name), sig
-        moved = moved_apart(prev, sig, self.judge.cfg.workload_shift)
-        if moved and not self.retick:
-            self.retick = f"{name}: access pattern changed at the last tick"
+        """Whether this tick is unlike the last active one; if the access pattern moved, or
+        the window caught no access at all right after one that saw a pattern, ask for an
+        early next tick.
+
+        The disk counters the watch looks at can miss a phase change: random page faults
+        at readahead 2560 read about as many MB/s, in requests as large, as the stream
+        before them. The trace does see it, but a tick that lands early in the new phase
+        sees too little to act on (0.3 s in, 2560 faults/s are ~8 in a 50 ms window, and
+        the window caught none), and the next tick on schedule came 1 s later: settle
+        2.6-2.7 s in the shuffled mix. In the stored benchmark logs a window that caught
+        nothing after one that saw a pattern came within 1.5 s of a phase start 13 times
+        of 14."""
+        known, was_blind = self.seen.get(name, (None, True))
+        self.seen[name] = (sig if sig is not None else known, sig is None)
+        moved = moved_apart(known, sig, self.judge.cfg.workload_shift)
+        if not self.retick:
+            if moved:
+                self.retick = f"{name}: access pattern changed at the last tick"
+            elif sig is None and not was_blind:
+                self.retick = f"{name}: the last tick's trace caught no access"
         # For the mean of scores (mltune.recent), a tick that saw no access pattern at all
         # is unlike one that did: the model reads it through another route.
-        return moved or (prev is None) != (sig is None)
+        return moved or was_blind != (sig is None)
 
     def _outcome(self, target: Target, outcome: Outcome,
                  sig: tuple[float, ...] | None) -> str | None:
