@@ -28,7 +28,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from mltune.drivers.readahead import MODEL_FEATURES
 from mltune.model import Model
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -102,7 +101,10 @@ def main() -> None:
         raise SystemExit(f"no benchmark audit logs with phases in {args.results}")
     print(f"{len(ticks)} active ticks from {args.results}")
     for path in args.models:
-        model = Model.load(path, path.with_suffix(".json"), "readahead", MODEL_FEATURES)
+        # A model's own feature list, so that one trained on another schema (an earlier
+        # revision's, e.g. `git show REV:models/readahead.txt`) can be compared too.
+        meta = json.loads(path.with_suffix(".json").read_text())
+        model = Model.load(path, path.with_suffix(".json"), "readahead", meta["features"][:-1])
         print(f"{path}: {replay(model, ticks)}")
 
 
