@@ -14,8 +14,8 @@ training patterns. Use it next to `mltune train`'s leave-one-pattern-out score, 
     python bench/live_replay.py models/readahead.txt [OTHER.txt …] [--results DIR]
 
 "moves" counts ticks at a swept value where the model's best beats the current value by the
-agent's default min_gain (10 %): harmful when the best is measured > 10 % worse, useful when
-> 10 % better.
+default config's min_gain, as the MinGain policy reckons it: harmful when the best is
+measured > 10 % worse, useful when > 10 % better.
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from mltune.config import defaults
 from mltune.model import Model
+from mltune.policies.limits import gain_ratio
 
 RESULTS = Path(__file__).resolve().parent / "results"
-MIN_GAIN = 0.10
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def load_ticks(results: Path, skip_s: float = 1.0) -> list[Tick]:
     return ticks
 
 
-def replay(model: Model, ticks: list[Tick]) -> str:
+def replay(model: Model, ticks: list[Tick], min_gain: float) -> str:
     by_phase: dict[str, list[float]] = defaultdict(list)
     harmful = useful = at_swept = 0
     for t in ticks:
@@ -81,7 +82,7 @@ def replay(model: Model, ticks: list[Tick]) -> str:
         by_phase[t.phase].append(t.ratio[best])
         if t.current in t.ratio:
             at_swept += 1
-            if best != t.current and scores[best] >= scores[t.current] * (1 + MIN_GAIN):
+            if best != t.current and gain_ratio(scores, best, t.current) >= 1 + min_gain:
                 harmful += t.ratio[best] < t.ratio[t.current] * 0.9
                 useful += t.ratio[best] > t.ratio[t.current] * 1.1
     means = {p: statistics.fmean(v) for p, v in sorted(by_phase.items())}
@@ -99,13 +100,14 @@ def main() -> None:
     ticks = load_ticks(args.results)
     if not ticks:
         raise SystemExit(f"no benchmark audit logs with phases in {args.results}")
+    min_gain = defaults()["drivers"]["readahead"]["policies"]["min_gain"]
     print(f"{len(ticks)} active ticks from {args.results}")
     for path in args.models:
         # A model's own feature list, so that one trained on another schema (an earlier
         # revision's, e.g. `git show REV:models/readahead.txt`) can be compared too.
         meta = json.loads(path.with_suffix(".json").read_text())
         model = Model.load(path, path.with_suffix(".json"), "readahead", meta["features"][:-1])
-        print(f"{path}: {replay(model, ticks)}")
+        print(f"{path}: {replay(model, ticks, min_gain)}")
 
 
 if __name__ == "__main__":

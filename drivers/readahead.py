@@ -50,7 +50,7 @@ TRACE_FEATURES = tuple(f for f in FEATURES if f.startswith("tr_"))
 # whenever the sampled window caught no readahead event (most ticks of a stream at >= 1024),
 # so the model's scores flipped with them tick to tick: on a stream at 4096, 1024 scored
 # above 4096 in those ticks and was written (measured 0.48x). Without them: held out 0.870
-# (0.864 with), bench/live_replay.py 0.935 (0.925).
+# (0.864 with); bench/live_replay.py on the stored logs up to -v13, 0.937 (0.927).
 AUDIT_ONLY = ("tr_async_frac", "tr_ra_pages_log2")
 MODEL_FEATURES: tuple[str, ...] = (
     "ra_kb_log2", "rd_req_kb", *(f for f in TRACE_FEATURES if f not in AUDIT_ONLY))

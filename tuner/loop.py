@@ -31,6 +31,9 @@ log = logging.getLogger("mltune")
 # features leave pressure unknown, which the pressure guard does not block on).
 PRESSURE_FEATURES = {"memory_full_avg10": "psi_mem_full", "io_full_avg10": "psi_io_full"}
 REDISCOVER_TICKS = 10  # look for new targets (a disk hot-plugged, a loop device set up)
+# Agent.trigger starts with one of these: the watch saw the disk counters move, or the last
+# tick saw the access pattern move (Agent._saw).
+BY_WATCH, BY_TICK = "watch: ", "tick: "
 
 
 @dataclass(frozen=True)
@@ -308,9 +311,9 @@ class Agent:
         2.6-2.7 s in the shuffled mix. In the stored benchmark logs a window that caught
         nothing after one that saw a pattern came within 1.5 s of a phase start 13 times
         of 14."""
-        known, was_blind = self.seen.get(name, (None, True))
-        self.seen[name] = (sig if sig is not None else known, sig is None)
-        moved = moved_apart(known, sig, self.judge.cfg.workload_shift)
+        last, was_blind = self.seen.get(name, (None, True))
+        self.seen[name] = (sig if sig is not None else last, sig is None)
+        moved = moved_apart(last, sig, self.judge.cfg.workload_shift)
         if not self.retick:
             if moved:
                 self.retick = f"{name}: access pattern changed at the last tick"
@@ -366,7 +369,7 @@ class Agent:
         # saw the workload itself change. One the last tick brought forward does see it.
         step = self.steps.get(target.name)
         if step is not None and step[0] == self.ticks - 1 \
-                and not self.trigger.startswith("watch:"):
+                and not self.trigger.startswith(BY_WATCH):
             settling: tuple[int, int] | None = (step[1], step[2])
             settling_gain = step[3]
         else:
@@ -462,7 +465,7 @@ class Agent:
         soon = time.monotonic() + 2 * self.watch_s
         if retick and self.watch_s > 0 and not was_early and soon < until - self.watch_s / 2:
             if not stop.wait(2 * self.watch_s):
-                self.trigger = f"tick: {retick}"
+                self.trigger = BY_TICK + retick
                 self.early_ticks += 1
             return time.monotonic()
         if look is None or self.watch_s <= 0 or was_early:
@@ -475,7 +478,7 @@ class Agent:
                     break
                 why = look(self.targets)
                 if why and until - time.monotonic() > self.watch_s / 2:
-                    self.trigger = f"watch: {why}"
+                    self.trigger = BY_WATCH + why
                     self.early_ticks += 1
                     return time.monotonic()
         except MltuneError as err:  # the tick will meet the same problem and report it

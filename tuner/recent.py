@@ -5,8 +5,8 @@ readahead 2048-4096 the disk's request size moves 450-1000 KiB from one second t
 (reclaim stalls, bursts), and in the ticks where it is small the model scored 256 above
 4096 by 8-17 %: writes to 256 and back, with settle times of 5-10 s in the 10 s mix
 (`bench/results/readahead-mix2-10s-r3-v11*`). The mean over a few ticks does not move
-for one odd tick. It starts over when the workload moved (a part of its signature known at
-both ticks) or the value changed, and the first tick at a new value is left out (it
+for one odd tick. It starts over when the workload moved (the loop says when:
+mltune.loop.Agent._saw) or the value changed, and the first tick at a new value is left out (it
 straddles the write), so phase changes and second steps are not slowed. A tick whose own
 scores promise ``act_now`` or more (4 → 2048 on a new stream: 10x) is acted on alone.
 """
