@@ -94,6 +94,27 @@ def test_min_gain_over_a_score_near_zero_is_measured_from_a_floor() -> None:
     assert v.reason == "predicted gain +0.0% (0.00 → 0.02 of best) < 10%"
 
 
+def test_min_gain_further_lowers_the_bar_only_for_a_step_beyond_the_open_trial() -> None:
+    # Live (6 s mix, -v13): 1024 → 32 → 16 written, then 4 scored +4.5 % over 16 for a tick
+    # while static 16 read 0.72 of static 4.
+    mmap = {4: 0.94, 16: 0.90, 32: 0.80, 1024: 0.05}
+    further = MinGain(0.10, further=0.03)
+
+    def at(current: int, value: int, trial: tuple[int, int] | None) -> Verdict:
+        p = Proposal("readahead", "vda", current, value, mmap, 100.0, None, trial=trial)
+        return further.check(p)
+
+    v = at(16, 4, (1024, 16))
+    assert (v.action, v.value) == ("allow", 4)
+    assert v.reason == "predicted gain +4.4% (0.90 → 0.94 of best), further than 1024 → 16"
+    assert at(16, 4, None).action == "deny"  # nothing being measured: the full 10 %
+    assert at(16, 32, (4, 16)).action == "deny"  # a loss is a loss
+    v = at(16, 4, (4, 16))  # back toward the value before the trial: the full 10 %
+    assert (v.action, v.reason) == ("deny", "predicted gain +4.4% (0.90 → 0.94 of best) < 10%")
+    assert MinGain(0.10).check(Proposal("readahead", "vda", 16, 4, mmap, 100.0, None,
+                                        trial=(1024, 16))).action == "deny"  # further unset
+
+
 def test_current_value_set_by_hand_outside_candidates_is_judged_by_nearest() -> None:
     # vda boots with read_ahead_kb 8192, not a candidate: 4096 stands in for it.
     assert MinGain(0.10).check(proposal(8192, 1024)).action == "deny"  # 0.90 → 0.95: +5.6 %
