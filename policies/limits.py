@@ -44,8 +44,9 @@ class MinGain:
     between 512 and 2048 on a stream the scores swap by up to 7 % tick to tick, which a 10 %
     threshold still ignores (bench/results audit logs, README "Benchmark").
 
-    A step that takes the change being measured further the same way (2560 → 16, then 4,
-    while the regression guard still judges the first) needs only ``further``: the first
+    A step that takes the change being measured (or the last tick's write) further the same
+    way (2560 → 16, then 4, while the regression guard still judges the first) needs only
+    ``further``: the first
     step cleared ``gain`` against the value before it, both are judged together against
     that value, and going back needs the full ``gain`` again, so it cannot flap. On mmap
     random reads the model puts 4 over 16 by 4-9 % where static 16 reads 0.72-0.85 of 4,
@@ -68,10 +69,12 @@ class MinGain:
         rel = gain_ratio(p.scores, p.value, p.current) - 1.0
         why = f"predicted gain {rel:+.1%} ({old:.2f} → {new:.2f} of best)"
         need = self.gain
-        if self.further is not None and p.trial is not None \
-                and extends(p.trial, p.current, p.value):
+        # The change being measured, or, when it could not be (no reward before it: a
+        # window that caught no access), the write on the last tick.
+        step = p.trial or p.settling
+        if self.further is not None and step is not None and extends(step, p.current, p.value):
             need = min(self.gain, self.further)
-            why += f", further than {p.trial[0]} → {p.trial[1]}"
+            why += f", further than {step[0]} → {step[1]}"
         if rel < need:
             return Verdict(self.name, "deny", p.current, f"{why} < {need * 100:g}%")
         return Verdict(self.name, "allow", p.value, why)

@@ -115,6 +115,17 @@ def test_min_gain_further_lowers_the_bar_only_for_a_step_beyond_the_open_trial()
                                         trial=(1024, 16))).action == "deny"  # further unset
 
 
+def test_min_gain_further_also_follows_the_last_ticks_write_when_nothing_is_measured() -> None:
+    # Shuffled mix (-v14): a window with no sampled access guessed 4 → 64 on four streams, the
+    # trial closed at once (no reward before it), and the next tick scored 4096 over 64 by
+    # +8.4 %: held a whole second under the full 10 %. Static 64 read 0.72 of 4096 there.
+    streams = {64: 0.74, 2048: 0.79, 4096: 0.80}
+    p = Proposal("readahead", "vda", 64, 4096, streams, 100.0, None, settling=(4, 64))
+    v = MinGain(0.10, further=0.03).check(p)
+    assert (v.action, v.reason) == \
+        ("allow", "predicted gain +8.1% (0.74 → 0.80 of best), further than 4 → 64")
+
+
 def test_current_value_set_by_hand_outside_candidates_is_judged_by_nearest() -> None:
     # vda boots with read_ahead_kb 8192, not a candidate: 4096 stands in for it.
     assert MinGain(0.10).check(proposal(8192, 1024)).action == "deny"  # 0.90 → 0.95: +5.6 %
