@@ -54,6 +54,11 @@ class Verdict:
 
 
 class Policy(Protocol):
+    """``check`` judges one proposal. The loop asks only policies with a true class
+    attribute ``judges_keep`` about keeping the current value (AllowedRange: a value set by
+    hand outside the range is moved into it); every other policy has nothing to judge then,
+    and keeping is what most ticks propose."""
+
     name: str
 
     def check(self, p: Proposal) -> Verdict: ...

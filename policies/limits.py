@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 from mltune.trials import extends
 
@@ -19,6 +20,7 @@ class AllowedRange:
     low: int
     high: int
     name: str = "range"
+    judges_keep: ClassVar[bool] = True  # see Policy
 
     def check(self, p: Proposal) -> Verdict:
         if p.value < self.low:

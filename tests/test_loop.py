@@ -187,6 +187,25 @@ def test_audit_line_per_decision_with_the_documented_keys(root: Root, state: Pat
     assert x["tick_ms"] >= 0 and x["dry_run"] is False
 
 
+def test_keeping_the_value_asks_only_the_policies_that_judge_a_keep(
+        root: Root, state: Path) -> None:
+    # Most ticks propose the current value: cooldown and min_gain have nothing to judge.
+    d = agent(root, state, StubModel({4: 0.9, 64: 0.5, 1024: 0.1}), names=("a",)).tick()[0]
+    assert (d.best, d.chosen, d.written) == (4, 4, None)
+    assert [(v["policy"], v["action"]) for v in d.verdicts] == [("range", "allow")]
+    # A value kept outside the range is clamped into it, and the rest then judge that move
+    # (here min_gain refuses it: 512 is judged by 64's score, a predicted loss).
+    root.write("sys/fake/a/knob", "1024")
+    drv = FakeDriver(root, ["a"])
+    a = Agent(drv, StubModel({4: 0.1, 64: 0.5, 1024: 0.9}),
+              [AllowedRange(4, 512), Cooldown(0.0), MinGain(0.0)], drv.discover(),
+              Journal(state, root), state / "audit.jsonl")
+    d = a.tick()[0]
+    assert (d.best, d.chosen, d.written) == (1024, 1024, None)
+    assert [(v["policy"], v["action"], v["value"]) for v in d.verdicts] == [
+        ("range", "clamp", 512), ("cooldown", "allow", 512), ("min_gain", "deny", 1024)]
+
+
 def test_dry_run_writes_no_knob_and_no_journal(root: Root, state: Path) -> None:
     a = agent(root, state, StubModel(PREFERS_1024), dry_run=True)
     decisions = a.tick()

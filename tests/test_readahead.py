@@ -14,6 +14,7 @@ from mltune.drivers.readahead import (
     CANDIDATES,
     DEFAULT_EXCLUDE,
     FEATURES,
+    MEMINFO_EVERY_S,
     TRACE_FEATURES,
     ReadaheadDriver,
     moved,
@@ -187,6 +188,21 @@ def test_disk_and_vm_rates_are_deltas_between_two_observations(
     assert f["majflt_s"] == pytest.approx(50)
     assert f["pgpgin_mbs"] == pytest.approx(1.0)
     assert f["refault_s"] == pytest.approx(5)
+
+
+def test_available_memory_is_read_again_only_after_meminfo_every_s(
+        fake_root: Root, clock: Clock) -> None:
+    drv = ReadaheadDriver(fake_root, devices=["vda"], trace=False)
+    targets = drv.discover()
+    assert drv.observe(targets)["vda"].features["mem_avail_frac"] == \
+        pytest.approx(24349480 / 24684084)
+    bump(fake_root, "proc/meminfo", "MemAvailable:", {1: -12342040})  # half of it gone
+    clock.now += MEMINFO_EVERY_S - 1
+    assert drv.observe(targets)["vda"].features["mem_avail_frac"] == \
+        pytest.approx(24349480 / 24684084)  # the last reading, not the file
+    clock.now += 1
+    assert drv.observe(targets)["vda"].features["mem_avail_frac"] == \
+        pytest.approx(12007440 / 24684084)
 
 
 def test_idle_device_has_no_request_size(fake_root: Root, clock: Clock) -> None:
