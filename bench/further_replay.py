@@ -19,26 +19,13 @@ import argparse
 import json
 from pathlib import Path
 
+# bench/ is the script's directory, hence first on sys.path: the sibling imports as a module.
+from live_replay import RESULTS, Window, phase_windows, rounds
 from mltune.config import defaults
 from mltune.policies.limits import gain_ratio
 
-RESULTS = Path(__file__).resolve().parent / "results"
 
-
-def phases(rnd: dict) -> list[tuple[float, float, str, dict[int, float]]]:
-    """(start, end, phase, static value → figure ÷ best) of one round's mltune phases."""
-    regimes = {g["name"]: g for g in rnd["regimes"]}
-    static = [g for name, g in regimes.items() if name.startswith("static-")]
-    out = []
-    for i, ph in enumerate(regimes.get("mltune", {}).get("phases", [])):
-        figs = {g["phases"][i]["value"]: g["phases"][i]["mbps"] for g in static}
-        best = max(figs.values())
-        out.append((ph["started"], ph["ended"], ph["phase"],
-                    {v: m / best for v, m in figs.items()}))
-    return out
-
-
-def replay_round(audit: Path, windows: list, threshold: float, min_gain: float,
+def replay_round(audit: Path, windows: list[Window], threshold: float, min_gain: float,
                  within: float) -> list[tuple]:
     def phase_of(t: float) -> tuple | None:
         return next((w for w in windows if w[0] <= t <= w[1]), None)
@@ -78,21 +65,14 @@ def main() -> None:
     args = ap.parse_args()
     min_gain = defaults()["drivers"]["readahead"]["policies"]["min_gain"]
     counts = {"useful": 0, "harmful": 0, "neutral": 0}
-    for path in sorted(args.results.glob("*.json")):
-        bench = json.loads(path.read_text())
-        if bench.get("format") != "mltune-bench-readahead":
-            continue
-        for rnd in bench.get("rounds", []):
-            audit = path.with_name(f"{path.stem}.r{rnd['round']}.audit.jsonl")
-            if not audit.exists():
-                continue
-            for phase, a, b, c, gain, ratio, at in replay_round(
-                    audit, phases(rnd), args.threshold, min_gain, args.within):
-                tag = "useful" if ratio > 1.1 else "harmful" if ratio < 0.9 else "neutral"
-                counts[tag] += 1
-                print(f"{path.stem} r{rnd['round']} {phase}: {a} → {b}, then {c} "
-                      f"predicted {gain:+.1%}, measured {ratio:.2f}x, {at:.1f} s into the "
-                      f"phase: {tag}")
+    for path, rnd, audit in rounds(args.results):
+        for phase, a, b, c, gain, ratio, at in replay_round(
+                audit, phase_windows(rnd), args.threshold, min_gain, args.within):
+            tag = "useful" if ratio > 1.1 else "harmful" if ratio < 0.9 else "neutral"
+            counts[tag] += 1
+            print(f"{path.stem} r{rnd['round']} {phase}: {a} → {b}, then {c} "
+                  f"predicted {gain:+.1%}, measured {ratio:.2f}x, {at:.1f} s into the "
+                  f"phase: {tag}")
     print(f"further = {args.threshold:g}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 

@@ -25,6 +25,7 @@ import json
 import math
 import statistics
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,33 +44,48 @@ class Tick:
     current: int
 
 
-def load_ticks(results: Path, skip_s: float = 1.0) -> list[Tick]:
-    ticks = []
+Window = tuple[float, float, str, dict[int, float]]  # start, end, phase, value → ratio
+
+
+def rounds(results: Path) -> Iterator[tuple[Path, dict, Path]]:
+    """(result file, round, its audit log) of every stored round in which mltune ran."""
     for path in sorted(results.glob("*.json")):
         bench = json.loads(path.read_text())
         if bench.get("format") != "mltune-bench-readahead":
             continue
         for rnd in bench.get("rounds", []):
             audit = path.with_name(f"{path.stem}.r{rnd['round']}.audit.jsonl")
-            regimes = {g["name"]: g for g in rnd["regimes"]}
-            if not audit.exists() or not regimes.get("mltune", {}).get("phases"):
-                continue
-            static = [g for name, g in regimes.items() if name.startswith("static-")]
-            windows = []
-            for i, ph in enumerate(regimes["mltune"]["phases"]):
-                figs = {g["phases"][i]["value"]: g["phases"][i]["mbps"] for g in static}
-                best = max(figs.values())
-                windows.append((ph["started"] + skip_s, ph["ended"], ph["phase"],
-                                {v: m / best for v, m in figs.items()}))
-            for line in audit.read_text().splitlines():
-                x = json.loads(line)
-                if x.get("kind") != "decision" or not x.get("scores"):
-                    continue  # idle, or a tick that scored nothing
-                feats = {k: math.nan if v is None else float(v)
-                         for k, v in x["features"].items()}
-                for start, end, phase, ratio in windows:
-                    if start <= x["time"] <= end:
-                        ticks.append(Tick(phase, feats, ratio, int(x["current"])))
+            mltune = next((g for g in rnd["regimes"] if g["name"] == "mltune"), {})
+            if audit.exists() and mltune.get("phases"):
+                yield path, rnd, audit
+
+
+def phase_windows(rnd: dict, skip_s: float = 0.0) -> list[Window]:
+    """Each of the round's mltune phases, from ``skip_s`` after its start, with every static
+    value's figure for that phase divided by the best one's."""
+    regimes = {g["name"]: g for g in rnd["regimes"]}
+    static = [g for name, g in regimes.items() if name.startswith("static-")]
+    windows = []
+    for i, ph in enumerate(regimes["mltune"]["phases"]):
+        figs = {g["phases"][i]["value"]: g["phases"][i]["mbps"] for g in static}
+        best = max(figs.values())
+        windows.append((ph["started"] + skip_s, ph["ended"], ph["phase"],
+                        {v: m / best for v, m in figs.items()}))
+    return windows
+
+
+def load_ticks(results: Path, skip_s: float = 1.0) -> list[Tick]:
+    ticks = []
+    for _, rnd, audit in rounds(results):
+        windows = phase_windows(rnd, skip_s)
+        for line in audit.read_text().splitlines():
+            x = json.loads(line)
+            if x.get("kind") != "decision" or not x.get("scores"):
+                continue  # idle, or a tick that scored nothing
+            feats = {k: math.nan if v is None else float(v) for k, v in x["features"].items()}
+            for start, end, phase, ratio in windows:
+                if start <= x["time"] <= end:
+                    ticks.append(Tick(phase, feats, ratio, int(x["current"])))
     return ticks
 
 

@@ -52,9 +52,9 @@ class MinGain:
     judged together against that value, and going back needs the full ``gain`` again, so it
     cannot flap. On mmap random reads the model puts 4 over 16 by 4-9 % where static 16
     reads 0.72-0.85 of 4, and the second step waited 1-2 s for a tick over 10 %. Replayed on
-    every stored audit log, 3 % allowed 13 such second steps, all measured > 1.1x
-    (1.13-1.51x), and none on a stream, where 2048 → 4096 scored under 2 % and measured
-    0.84-1.17x (`python bench/further_replay.py 0.03`)."""
+    every stored audit log (up to -v15), 3 % allowed 14 such second steps, all measured
+    1.13-1.51x, and none of the stream steps 2048 → 4096, which scored under 2 % and
+    measured 0.84-1.17x (`python bench/further_replay.py 0.03`)."""
 
     gain: float
     further: float | None = None  # None: the same as gain
