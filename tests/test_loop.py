@@ -18,7 +18,7 @@ from mltune.driver import Availability, Change, Observation, Target
 from mltune.drivers.readahead import ReadaheadDriver
 from mltune.errors import DeviceGone, ValueRejected, WriteMismatch
 from mltune.journal import Journal
-from mltune.loop import Agent
+from mltune.loop import Agent, Decision
 from mltune.policies.limits import AllowedRange, Cooldown, MaxChangesPerHour, MinGain
 from mltune.sysfs import Root
 
@@ -336,9 +336,10 @@ def test_a_changed_workload_gets_its_tick_before_the_interval(root: Root, state:
     assert a.summary()["early_ticks"] == 1
 
 
-def test_after_an_early_tick_the_next_one_is_on_schedule(root: Root, state: Path) -> None:
+def test_after_an_early_tick_the_watch_rests_before_it_looks_again(
+        root: Root, state: Path) -> None:
     a = agent(root, state, StubModel(PREFERS_1024), names=("a",))
-    a.watch_s = 0.01
+    a.watch_s = 0.05
     a.driver.changed = look = Watched(quiet=0)  # type: ignore[attr-defined]
     stop = threading.Event()
     ticked: list[tuple[float, str]] = []
@@ -350,10 +351,60 @@ def test_after_an_early_tick_the_next_one_is_on_schedule(root: Root, state: Path
         return []
 
     a.tick = tick  # type: ignore[method-assign]
-    a.run(interval=0.3, stop=stop)
-    assert [t for _, t in ticked] == ["", "watch: a: reads/s 10 -> 9000", ""]
-    assert ticked[2][0] - ticked[1][0] >= 0.29  # no look between: a plain interval
-    assert look.looks == [True, False, True]  # after tick 1; the trigger; after tick 3
+    a.run(interval=3600, stop=stop)
+    assert [t for _, t in ticked] == ["", "watch: a: reads/s 10 -> 9000",
+                                      "watch: a: reads/s 10 -> 9000"]
+    # A burst every look draws a tick every 0.75 s at most (rest 2 x watch_s, then a look).
+    assert ticked[2][0] - ticked[1][0] >= 3 * a.watch_s - 0.01
+    assert ticked[1][0] - ticked[0][0] < 2 * a.watch_s
+    assert look.looks == [True, False, True, False]  # the reset after each tick, the trigger
+
+
+def _timed_run(a: Agent, wrote: Sequence[set[str]], interval: float = 0.6,
+               saw: Sequence[str] = ()) -> list[tuple[float, str]]:
+    """Run ``a`` for ``len(wrote)`` ticks; tick i reports writes to ``wrote[i]`` and asks
+    for an early tick for the reason ``saw[i]`` (as Agent._saw does). Returns each tick's
+    (time, trigger)."""
+    stop = threading.Event()
+    ticked: list[tuple[float, str]] = []
+
+    def tick() -> list:
+        i = len(ticked)
+        ticked.append((time.monotonic(), a.trigger))
+        if len(ticked) == len(wrote):
+            stop.set()
+        a.retick = saw[i] if i < len(saw) else ""
+        return [Decision(0.0, "", "readahead", name, "", "", 4, None, 4, "4", {}, [], {}, 0.0)
+                for name in wrote[i]]
+
+    a.tick = tick  # type: ignore[method-assign]
+    a.run(interval=interval, stop=stop)
+    return ticked
+
+
+def test_a_write_brings_the_next_tick_forward_even_after_an_early_one(
+        root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024), names=("a",))
+    a.watch_s = 0.05
+    a.driver.changed = Watched(quiet=1)  # type: ignore[attr-defined]
+    ticked = _timed_run(a, [set(), {"a"}, set(), set()])
+    # on schedule; early (watch), writes; early again for the write; the watch rests, fires
+    assert [t for _, t in ticked] == ["", "watch: a: reads/s 10 -> 9000",
+                                      "tick: a: wrote at the last tick",
+                                      "watch: a: reads/s 10 -> 9000"]
+    assert ticked[2][0] - ticked[1][0] < 0.3
+
+
+def test_after_an_early_tick_only_a_write_brings_the_next_one_forward(
+        root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024), names=("a",))
+    a.watch_s = 0.05
+    moved = "a: access pattern changed at the last tick"
+    # no change check: ticks on schedule, or brought forward by the tick before
+    ticked = _timed_run(a, [set(), set(), {"a"}, set()], saw=[moved, moved, moved])
+    assert [t for _, t in ticked] == ["", "tick: " + moved, "", "tick: " + moved]
+    assert ticked[2][0] - ticked[1][0] >= 0.59  # the early tick's own retick is not taken
+    assert ticked[3][0] - ticked[2][0] < 0.3  # the write's is (its reason: the pattern)
 
 
 def test_the_trigger_is_in_the_audit_line(root: Root, state: Path) -> None:
