@@ -1,0 +1,29 @@
+"""bench/overhead.py refuses bad input before it sets up a lab: exit 2, one line."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from .test_bench_aggregate import BENCH, _load
+
+overhead = _load("overhead", BENCH / "overhead.py")
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["--patterns", "seq,nope"], "unknown pattern 'nope'"),
+    (["--patterns", "seq,mmap-rand", "--values", "2048"], "one number (KiB) per pattern"),
+    (["--patterns", "seq", "--values", "big"], "one number (KiB) per pattern"),
+    (["--pairs", "0"], "--pairs >= 1"),
+])
+def test_bad_input_exits_2_with_one_line(argv: list[str], says: str,
+                                         monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(sys, "argv", ["overhead.py", *argv])
+    monkeypatch.setattr(overhead, "Lab", None)  # reaching the lab would fail differently
+    with pytest.raises(SystemExit) as exc:
+        overhead.main()
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert says in err and len(err.strip().splitlines()) == 1
