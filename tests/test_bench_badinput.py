@@ -1,4 +1,5 @@
-"""bench/overhead.py refuses bad input before it sets up a lab: exit 2, one line."""
+"""bench/overhead.py and bench/history.py refuse bad input before they set up a lab:
+exit 2, one line."""
 
 from __future__ import annotations
 
@@ -27,3 +28,19 @@ def test_bad_input_exits_2_with_one_line(argv: list[str], says: str,
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert says in err and len(err.strip().splitlines()) == 1
+
+
+history = _load("history", BENCH / "history.py")
+
+
+@pytest.mark.parametrize("argv", [["--stream", "2048,x"], ["--repeat", "0"],
+                                  ["--duration", "-1"]])
+def test_history_bad_input_exits_2_with_one_line(argv: list[str],
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(sys, "argv", ["history.py", *argv])
+    monkeypatch.setattr(history, "Lab", None)
+    with pytest.raises(SystemExit) as exc:
+        history.main()
+    assert exc.value.code == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
