@@ -43,7 +43,7 @@ def judged(results: Path) -> list[Judged]:
     out = []
     for path, rnd, audit in rounds(results):
         windows = phase_windows(rnd)
-        lines = [json.loads(line) for line in audit.open()]
+        lines = [json.loads(line) for line in audit.read_text().splitlines()]
         written = {x["id"]: x["time"] for x in lines if x.get("kind") == "decision"}
         for o in lines:
             if o.get("kind") != "outcome" or o.get("ratio") is None:

@@ -30,24 +30,29 @@ def run_phase(lab: Lab, pattern: str, seconds: float, with_agent: bool,
               interval: float) -> float:
     """MB/s of one fio phase, with or without a dry-run agent on the lab's device."""
     lab.drop_caches()
-    agent = None
-    if with_agent:
-        state = Path(tempfile.mkdtemp(prefix="mltune-overhead-"))
-        agent = subprocess.Popen(
-            [sys.executable, "-m", "mltune", "run", "--driver", "readahead", "--device",
-             lab.device, "--interval", str(interval), "--dry-run", "--state-dir", str(state)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            start_new_session=True)
-        time.sleep(WARMUP_S)
-        if agent.poll() is not None:
-            raise SystemExit(f"agent exited: {agent.stderr.read().decode()[-500:]}"
-                             if agent.stderr else "agent exited")
-    try:
+    if not with_agent:
         return lab.run(pattern, seconds).mbps
-    finally:
-        if agent is not None:
+    with tempfile.TemporaryDirectory(prefix="mltune-overhead-") as tmp:
+        state = Path(tmp)
+        # Its log goes to a file, not a pipe nobody reads while fio runs.
+        with (state / "agent.log").open("wb") as log:
+            agent = subprocess.Popen(
+                [sys.executable, "-m", "mltune", "run", "--driver", "readahead", "--device",
+                 lab.device, "--interval", str(interval), "--dry-run", "--state-dir",
+                 str(state)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        try:
+            time.sleep(WARMUP_S)
+            mbps = lab.run(pattern, seconds).mbps
+            # An agent that died before or during the run leaves a figure measured without it.
+            if agent.poll() is not None:
+                tail = (state / "agent.log").read_text(errors="replace")[-500:]
+                raise SystemExit(f"the agent exited (code {agent.returncode}): {tail}")
+        finally:
             agent.terminate()
             agent.wait(30)
+    return mbps
 
 
 def main() -> None:

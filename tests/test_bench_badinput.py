@@ -3,7 +3,10 @@ exit 2, one line."""
 
 from __future__ import annotations
 
+import shutil
 import sys
+import time
+import types
 
 import pytest
 
@@ -44,3 +47,23 @@ def test_history_bad_input_exits_2_with_one_line(argv: list[str],
         history.main()
     assert exc.value.code == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+class _FakeLab:
+    device = "/dev/loop9"
+
+    def drop_caches(self) -> None:
+        pass
+
+    def run(self, pattern: str, seconds: float) -> object:
+        time.sleep(0.3)  # the "agent" (/bin/false) has exited by the end of the run
+        return types.SimpleNamespace(mbps=100.0)
+
+
+def test_overhead_refuses_a_figure_taken_after_the_agent_died(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(overhead, "WARMUP_S", 0.0)
+    monkeypatch.setattr(sys, "executable", shutil.which("false"))
+    with pytest.raises(SystemExit, match="the agent exited"):
+        overhead.run_phase(_FakeLab(), "seq", 1.0, True, 1.0)  # type: ignore[arg-type]
+    assert overhead.run_phase(_FakeLab(), "seq", 1.0, False, 1.0) == 100.0  # type: ignore[arg-type]

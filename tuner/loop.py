@@ -477,16 +477,13 @@ class Agent:
             retick = f"{', '.join(sorted(wrote))}: wrote at the last tick"
         elif was_early and not wrote:
             retick = ""
-        if self.watch_s <= 0:
-            stop.wait(max(0.0, until - time.monotonic()))
-            return until
         soon = time.monotonic() + 2 * self.watch_s
-        if retick and soon < until - self.watch_s / 2:
+        if retick and self.watch_s > 0 and soon < until - self.watch_s / 2:
             if not stop.wait(2 * self.watch_s):
                 self.trigger = BY_TICK + retick
                 self.early_ticks += 1
             return time.monotonic()
-        if look is None or was_early:
+        if look is None or self.watch_s <= 0 or was_early:
             stop.wait(max(0.0, until - time.monotonic()))
             return until
         try:
