@@ -7,7 +7,11 @@ nearest swept value (in powers of two). For each tolerance it counts the changes
 would revert (measured ratio < 1 - tolerance) that the statics call worse (< 0.95), better
 (> 1.05), or neither.
 
-    python bench/guard_replay.py [--results DIR]
+With ``--recompute`` each ratio is recomputed from the audited features with the reward and
+workload signature in this tree (mltune.drivers.readahead), the way mltune.trials.Judge
+takes them: to see what a change of the reward would have done to the stored outcomes.
+
+    python bench/guard_replay.py [--recompute] [--results DIR]
 """
 
 from __future__ import annotations
@@ -19,8 +23,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 from live_replay import RESULTS, phase_windows, rounds
+from mltune.drivers.readahead import app_kib_s, workload_signature
+from mltune.trials import GuardConfig, shifted
 
 TOLERANCES = (0.3, 0.2, 0.15, 0.1)
+GUARD = GuardConfig()  # the shipped guard's windows
 
 
 class Judged(NamedTuple):
@@ -39,20 +46,51 @@ def nearest(figures: dict[int, float], value: int) -> float:
     return figures[min(figures, key=lambda k: abs(math.log2(k) - math.log2(value)))]
 
 
-def judged(results: Path) -> list[Judged]:
+def _features(tick: dict) -> dict[str, float]:
+    return {k: math.nan if v is None else float(v) for k, v in tick["features"].items()}
+
+
+def recomputed(ticks: list[dict], i: int, old: int, verdict_at: float,
+               cfg: GuardConfig = GUARD) -> float | None:
+    """The ratio of the change written at ``ticks[i]``, from the shipped reward: before, the
+    last ``window_ticks`` rewards at ``old`` and at the writing tick's workload among the
+    ticks the judge remembers; after, the first ``window_ticks`` after the settle ticks, up
+    to the verdict. None where either side has no reward."""
+    sig = workload_signature(_features(ticks[i]))
+    hist = ticks[max(0, i + 1 - 4 * cfg.window_ticks):i + 1]
+    before = [app_kib_s(_features(t)) for t in hist if t.get("current") == old
+              and not shifted(workload_signature(_features(t)), sig, cfg.workload_shift)]
+    before = [r for r in before if r is not None][-cfg.window_ticks:]
+    after = [app_kib_s(_features(t)) for t in ticks[i + 1 + cfg.settle_ticks:]
+             if t["time"] <= verdict_at + 0.05]
+    after = [r for r in after if r is not None][:cfg.window_ticks]
+    if not before or not after or sum(before) <= 0:
+        return None
+    return (sum(after) / len(after)) / (sum(before) / len(before))
+
+
+def judged(results: Path, recompute: bool = False) -> list[Judged]:
     out = []
     for path, rnd, audit in rounds(results):
         windows = phase_windows(rnd)
         lines = [json.loads(line) for line in audit.read_text().splitlines()]
-        written = {x["id"]: x["time"] for x in lines if x.get("kind") == "decision"}
+        ticks = [x for x in lines if x.get("kind") == "decision"]
+        index = {x["id"]: i for i, x in enumerate(ticks)}
         for o in lines:
             if o.get("kind") != "outcome" or o.get("ratio") is None:
                 continue
-            at = [w for w in windows if w[0] <= written.get(o["decision"], o["time"]) <= w[1]]
+            i = index.get(o["decision"])
+            written = o["time"] if i is None else ticks[i]["time"]
+            at = [w for w in windows if w[0] <= written <= w[1]]
             if not at or not at[0][0] <= o["time"] <= at[0][1]:
                 continue  # judged across a phase change: the statics say nothing of it
+            ratio = o["ratio"]
+            if recompute:
+                ratio = None if i is None else recomputed(ticks, i, o["old"], o["time"])
+                if ratio is None:
+                    continue
             figs = at[0][3]
-            out.append(Judged(o["ratio"], nearest(figs, o["new"]) / nearest(figs, o["old"]),
+            out.append(Judged(ratio, nearest(figs, o["new"]) / nearest(figs, o["old"]),
                               o["verdict"], at[0][2], o["old"], o["new"], path.stem))
     return out
 
@@ -68,8 +106,10 @@ def tally(rows: list[Judged], tolerance: float) -> tuple[int, int, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument("--recompute", action="store_true",
+                    help="recompute each ratio with the reward in this tree")
     args = ap.parse_args()
-    rows = judged(args.results)
+    rows = judged(args.results, args.recompute)
     print(f"{len(rows)} measured outcomes, written and judged within one phase")
     for tol in TOLERANCES:
         worse, better, neither = tally(rows, tol)

@@ -342,16 +342,8 @@ class ReadaheadDriver:
         return app_kib_s(o.features)
 
     def signature(self, o: Observation) -> tuple[float, ...] | None:
-        """Stream fraction, adjacency, fault share and request size (log, scaled to 0-1);
-        a part the sampled window could not tell is NaN, None when it saw nothing."""
-        f = o.features
-        sig = (f.get("tr_seq_frac", NAN), f.get("tr_near_frac", NAN),
-               f.get("tr_fault_frac", NAN))
-        if all(math.isnan(v) for v in sig):
-            return None
-        req = f.get("tr_req_pages", NAN)
-        size = 0.0 if math.isnan(req) else min(math.log2(max(req, 1)) / 8, 1.0)
-        return (*sig, size)
+        """The workload's signature (:func:`workload_signature`)."""
+        return workload_signature(o.features)
 
     def plan(self, target: Target, value: int) -> Change:
         old = self.current(target)
@@ -410,6 +402,17 @@ def moved(ref: tuple[float, float], now: tuple[float, float], factor: float,
         if hi >= factor * lo:
             return f"{name} {a:.0f} -> {b:.0f}" + (f" {how}" if how else "")
     return ""
+
+
+def workload_signature(f: Mapping[str, float]) -> tuple[float, ...] | None:
+    """Stream fraction, adjacency, fault share and request size (log, scaled to 0-1);
+    a part the sampled window could not tell is NaN, None when it saw nothing."""
+    sig = (f.get("tr_seq_frac", NAN), f.get("tr_near_frac", NAN), f.get("tr_fault_frac", NAN))
+    if all(math.isnan(v) for v in sig):
+        return None
+    req = f.get("tr_req_pages", NAN)
+    size = 0.0 if math.isnan(req) else min(math.log2(max(req, 1)) / 8, 1.0)
+    return (*sig, size)
 
 
 def app_kib_s(f: Mapping[str, float]) -> float | None:

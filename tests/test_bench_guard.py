@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
+
 from .test_bench_aggregate import BENCH, _load
 
 _load("live_replay", BENCH / "live_replay.py")  # its sibling import, as the script sees it
@@ -22,3 +26,22 @@ def test_tally_counts_what_each_tolerance_reverts_by_the_statics_verdict() -> No
     assert guard.tally(rows, 0.3) == (1, 0, 0)
     assert guard.tally(rows, 0.2) == (1, 1, 0)
     assert guard.tally(rows, 0.15) == (1, 1, 1)
+
+
+def _tick(t: float, current: int, rate: float, log_gap: float, seq: float = 1.0) -> dict:
+    feats = {"tr_rate_log2": math.log2(rate + 1), "tr_fault_frac": 1.0, "tr_seq_frac": seq,
+             "tr_near_frac": 0.0, "tr_log_gap": log_gap, "tr_req_pages": None}
+    return {"time": t, "current": current, "features": feats}
+
+
+def test_recompute_takes_the_judges_windows_with_the_shipped_reward() -> None:
+    # mmap-seq at 256 then 1024 (shuffled mix, -v17): faults 64 pages apart, then 242 and
+    # 3.2x rarer. The stored ratio, one page per fault, was 0.55x.
+    ticks = [_tick(0.0, 4, 20000, 18.0, seq=0.0),  # mmap random reads: another workload
+             *(_tick(1.0 + k, 256, 4800, 6.0) for k in range(4)),  # the last one writes
+             _tick(5.0, 1024, 2000, 7.0),  # the settle tick: not judged
+             *(_tick(6.0 + k, 1024, 1550, 7.92) for k in range(4))]
+    ratio = guard.recomputed(ticks, 4, 256, verdict_at=8.0)
+    assert ratio == pytest.approx(1550 * 2 ** 7.92 / (4800 * 64))
+    assert guard.recomputed(ticks, 4, 64, verdict_at=8.0) is None  # nothing at 64 before
+    assert guard.recomputed(ticks, 4, 256, verdict_at=5.5) is None  # verdict before any tick
