@@ -175,3 +175,19 @@ def test_moved_apart_compares_the_parts_known_in_both() -> None:
     assert not moved_apart(faults, (0.1, 0.1, 1.0, 0.0), 0.25)
     assert not moved_apart(stream, None, 0.25) and not moved_apart(None, stream, 0.25)
     assert not moved_apart(stream, (0.9, 0.9, 0.1, 0.1), 0.25)
+
+
+def test_from_beyond_a_reverted_value_the_way_back_toward_it_is_open() -> None:
+    # 2048 → 256 reverted on a stream; a later phase left the knob at 8, and the stream came
+    # back (10 s mix, -v17, round 3): from 8, 32 and 256 are nearer the peak than 8 is.
+    j = Judge(CFG)
+    for r in (100, 100):
+        j.observe("a", 2048, r, SIG)
+    j.start("a", "d1", 2048, 256, 1.1)
+    o = [j.observe("a", 256, r, SIG) for r in (100, 60, 60)][-1]
+    assert o.verdict == "reverted"
+    j.veto("a", o, SIG, now=1000.0)
+    values = [4, 8, 32, 256, 1024, 2048]
+    assert sorted(j.vetoed("a", SIG, 1001.0, values, current=2048)) == [4, 8, 32, 256]
+    assert sorted(j.vetoed("a", SIG, 1001.0, values, current=8)) == [4, 8]
+    assert sorted(j.vetoed("a", SIG, 1001.0, values, current=256)) == [4, 8, 32, 256]

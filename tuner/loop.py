@@ -269,7 +269,7 @@ class Agent:
         scores, averaged = self.recent.mean(target.name, current,
                                             self.model.score(o.features, candidates), moved)
         now = time.monotonic()
-        vetoed = self.judge.vetoed(target.name, sig, now, scores)
+        vetoed = self.judge.vetoed(target.name, sig, now, scores, current)
         allowed = [v for v in scores if v not in vetoed] or [current]
         best = max(allowed, key=lambda v: scores.get(v, -math.inf))
         value, verdicts = self._check(target, current, best, scores, pressure, state.mode,

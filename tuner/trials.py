@@ -212,21 +212,32 @@ class Judge:
         return w.old, w.new, w.gain
 
     def vetoed(self, target: str, signature: tuple[float, ...] | None, now: float,
-               values: Iterable[int] = ()) -> dict[int, str]:
+               values: Iterable[int] = (), current: int | None = None) -> dict[int, str]:
         """Values barred at this workload: each reverted value, and those of ``values``
         beyond it, seen from the value it was reverted to. For one workload throughput rises
         to one peak and falls past it, so when 4096 → 1024 measured 0.48x, 512 is no better
-        (a stream in the 10 s mix went 4096 → 1024, reverted, then 4096 → 512)."""
+        (a stream in the 10 s mix went 4096 → 1024, reverted, then 4096 → 512).
+
+        By the same rule, where ``current`` is itself beyond a reverted value, a value
+        between the two is nearer the peak than ``current`` and is not barred: 2048 → 256
+        was reverted on a stream, a later phase left the knob at 8, and when that stream
+        came back every step up from 8 (32, a learning-mode trial) counted as "beyond 256"
+        and the stream read at 8 for a whole phase (10 s mix, -v17, round 3)."""
         live = [v for v in self._vetoes.get(target, ()) if v.until > now]
         self._vetoes[target] = live
         barred: dict[int, str] = {}
         for v in live:
             if shifted(v.signature, signature, self.cfg.workload_shift):
                 continue
-            barred.setdefault(v.value, v.reason)
-            for c in values:
-                if c not in barred and (c - v.value) * (v.value - v.kept) > 0:
-                    barred[c] = f"beyond {v.value} from {v.kept}; {v.reason}"
+            side = v.value - v.kept  # which way "beyond" is
+            below = current is not None and (current - v.value) * side > 0
+            for c in (v.value, *values):
+                if c in barred or (c - v.value) * side < 0:
+                    continue
+                if below and (current - c) * side > 0:
+                    continue  # between current and the reverted value: back toward the peak
+                barred[c] = (v.reason if c == v.value
+                             else f"beyond {v.value} from {v.kept}; {v.reason}")
         return barred
 
     def _verdict(self, target: str, trial: Trial, after: list[float]) -> Outcome:
