@@ -62,7 +62,7 @@ def test_a_change_that_made_things_worse_is_reverted_and_its_value_barred(
     assert d.note == "reverted 1024 → 4: reward 0.23x of before (< 0.70)"
     assert root.read("sys/fake/a/knob") == "4"
     assert outcomes(state) == [("reverted", "reward 0.23x of before (< 0.70)")]
-    assert a.modes["a"].mode == "learning"  # demoted
+    assert a.modes["a"].mode == "collaboration"  # one revert: the value is barred, no more
     # The model still ranks 1024 first; it is barred, the next best (64) is tried instead.
     d = a.tick()[0]
     assert (d.best, d.written) == (64, "64")

@@ -43,11 +43,36 @@ def test_inconclusive_outcomes_neither_promote_nor_demote() -> None:
     assert m.outcome(gain()) is not None  # the streak of gains was not broken
 
 
-def test_a_revert_demotes_one_step_and_resets_the_streak() -> None:
-    m = TargetMode(ModeConfig(start=RECOMMENDATION, promote_after=2))
-    note = m.outcome(Outcome("d", 4, 1024, "reverted", "reward 0.5x", 100, 50, 0.5, 2.0))
-    assert note == "recommendation → collaboration: change 4 → 1024 reverted (reward 0.5x)"
-    assert m.wins == 0
+def revert(old: int = 4, new: int = 1024) -> Outcome:
+    return Outcome("d", old, new, "reverted", "reward 0.5x", 100, 50, 0.5, 2.0)
+
+
+def test_two_reverts_in_a_row_demote_one_step_and_one_breaks_the_streak() -> None:
+    m = TargetMode(ModeConfig(start=RECOMMENDATION, promote_after=2, demote_after=2))
+    m.outcome(gain())
+    assert m.outcome(revert()) is None  # the guard did its job: the value is barred
+    assert (m.mode, m.wins) == (RECOMMENDATION, 0)
+    assert m.outcome(revert(4, 512)) == (
+        "recommendation → collaboration: 2 reverts in a row, the last change 4 → 512 "
+        "reverted (reward 0.5x)")
+    assert (m.wins, m.losses) == (0, 0)
+
+
+def test_a_measured_gain_between_two_reverts_keeps_the_mode() -> None:
+    m = TargetMode(ModeConfig(start=COLLABORATION, promote_after=3, demote_after=2))
+    m.outcome(revert())
+    m.outcome(gain())
+    assert m.outcome(revert()) is None and m.mode == COLLABORATION
+    m.outcome(Outcome("d", 4, 1024, "inconclusive", "workload changed"))  # not a gain
+    assert m.outcome(revert()) == (
+        "collaboration → learning: 2 reverts in a row, the last change 4 → 1024 reverted "
+        "(reward 0.5x)")
+
+
+def test_demote_after_one_demotes_on_every_revert() -> None:
+    m = TargetMode(ModeConfig(start=RECOMMENDATION, demote_after=1))
+    assert m.outcome(revert()) == (
+        "recommendation → collaboration: change 4 → 1024 reverted (reward 0.5x)")
 
 
 def test_a_prediction_off_by_more_than_the_limit_demotes_even_if_kept() -> None:

@@ -42,6 +42,7 @@ _POLICIES = {
 _PERCENT = (_NUM, lambda v: 0 < v <= 100, "a percentage in (0, 100]")
 _MODES = {
     "promote_after": (int, lambda v: v >= 1, "an integer >= 1"),
+    "demote_after": (int, lambda v: v >= 1, "an integer >= 1"),
     "max_prediction_error": (_NUM, lambda v: v > 1, "a factor > 1"),
     "learning_step_factor": (_NUM, lambda v: 1 < v <= 1 << 20, "a number in (1, 1048576]"),
     "emergency_after_errors": (int, lambda v: v >= 1, "an integer >= 1"),

@@ -7,8 +7,9 @@
 - RECOMMENDATION: trusted within the policies' bounds; a new change need not wait for the
   verdict on the previous one (it settles faster), the guard still measures and reverts.
 
-Promotion: ``promote_after`` measured gains in a row. Demotion: a reverted change, or a
-measured ratio more than ``max_prediction_error`` times below the predicted one. EMERGENCY
+Promotion: ``promote_after`` measured gains in a row. Demotion: ``demote_after`` reverted
+changes in a row (no measured gain between them), or a measured ratio more than
+``max_prediction_error`` times below the predicted one. EMERGENCY
 on ``emergency_after_errors`` failed writes in a row (sticky until ``mltune resume``), on
 extreme pressure (lifted after ``calm_ticks`` calm ticks, into LEARNING), or without a valid
 model (sticky).
@@ -34,6 +35,11 @@ START_MODES = (*LADDER, "advise")  # advise = dry run: everything computed, noth
 class ModeConfig:
     start: str = COLLABORATION
     promote_after: int = 3
+    # One revert is the guard doing its job: the value is barred at that workload. Demoted
+    # on the first, the target spent the next phases in 4x trial steps, each waiting for
+    # its verdict: mmap random reads took 8 s to step 2048 → 512 → … → 8 after a right
+    # revert of 2048 → 256 on four streams (10 s mix, -v17, round 3).
+    demote_after: int = 2
     max_prediction_error: float = 4.0
     learning_step_factor: float = 4.0
     emergency_after_errors: int = 3
@@ -48,6 +54,7 @@ class TargetMode:
     mode: str = ""
     why: str = ""
     wins: int = 0
+    losses: int = 0  # reverts since the last measured gain
     errors: int = 0
     calm: int = 0
     cause: str = ""  # of an EMERGENCY: "model", "errors" or "pressure"
@@ -58,7 +65,7 @@ class TargetMode:
             self.why = "start mode from config"
 
     def _set(self, mode: str, why: str) -> str:
-        old, self.mode, self.why, self.wins = self.mode, mode, why, 0
+        old, self.mode, self.why, self.wins, self.losses = self.mode, mode, why, 0, 0
         return f"{old} → {mode}: {why}"
 
     def emergency(self, cause: str, why: str) -> str | None:
@@ -73,7 +80,12 @@ class TargetMode:
         if self.mode == EMERGENCY or o.verdict == "inconclusive" or o.ratio is None:
             return None
         if o.verdict == "reverted":
-            return self._step(-1, f"change {o.old} → {o.new} reverted ({o.reason})")
+            self.losses += 1
+            self.wins = 0
+            if self.losses < self.cfg.demote_after:
+                return None
+            n = f"{self.losses} reverts in a row, the last " if self.losses > 1 else ""
+            return self._step(-1, f"{n}change {o.old} → {o.new} reverted ({o.reason})")
         # Over-promising demotes; a gain larger than predicted does not (the trace-based
         # reward and the model's normalised scores are different scales: 22x measured
         # against 6.7x predicted was seen for a right 4 → 2048 change).
@@ -81,6 +93,7 @@ class TargetMode:
             return self._step(-1, f"measured {o.ratio:.2f}x, predicted {o.predicted:.2f}x")
         if o.ratio >= 1.0:
             self.wins += 1
+            self.losses = 0
             if self.wins >= self.cfg.promote_after:
                 return self._step(+1, f"{self.wins} changes in a row measured as gains")
         return None
@@ -89,7 +102,7 @@ class TargetMode:
         i = LADDER.index(self.mode)
         j = min(max(i + by, 0), len(LADDER) - 1)
         if i == j:
-            self.wins = 0
+            self.wins = self.losses = 0
             return None
         return self._set(LADDER[j], why)
 
