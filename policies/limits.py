@@ -54,10 +54,19 @@ class MinGain:
     reads 0.72-0.85 of 4, and the second step waited 1-2 s for a tick over 10 %. Replayed on
     every stored audit log (up to -v15), 3 % allowed 14 such second steps, all measured
     1.13-1.51x, and none of the stream steps 2048 → 4096, which scored under 2 % and
-    measured 0.84-1.17x (`python bench/further_replay.py 0.03`)."""
+    measured 0.84-1.17x (`python bench/further_replay.py 0.03`).
+
+    A step down between values at or above ``plateau_from`` needs ``plateau_gain``: there a
+    stream reads about as fast at any value, and the model cannot rank them. On the stored
+    audit logs (-v9 to -v17), every tick with both values >= 256 KiB and a predicted gain
+    of 15-29 % pointed at a value the static sweep read at 0.89-1.19 of the held one, and
+    the steps down that were written (4096/2048 → 256 on four streams) measured 0.63x and
+    0.84x in the guard. Steps up are left at ``gain``: 256 → 2048 on one stream read 1.13x."""
 
     gain: float
     further: float | None = None  # None: the same as gain
+    plateau_from: int | None = None  # None: no plateau
+    plateau_gain: float = 0.0
     name: str = "min_gain"
 
     def check(self, p: Proposal) -> Verdict:
@@ -76,6 +85,10 @@ class MinGain:
         if self.further is not None and step is not None and extends(step, p.current, p.value):
             need = min(self.gain, self.further)
             why += f", further than {step[0]} → {step[1]}"
+        if self.plateau_from is not None and self.plateau_from <= p.value < p.current \
+                and self.plateau_gain > need:
+            need = self.plateau_gain
+            why += f", down between values >= {self.plateau_from}"
         if rel < need:
             return Verdict(self.name, "deny", p.current, f"{why} < {need * 100:g}%")
         return Verdict(self.name, "allow", p.value, why)

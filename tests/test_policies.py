@@ -78,6 +78,20 @@ def test_min_gain_has_nothing_to_judge_when_nothing_changes() -> None:
     assert (v.action, v.value, v.reason) == ("allow", 64, "no change proposed")
 
 
+def test_a_step_down_between_large_values_needs_the_plateau_gain() -> None:
+    # Four streams at 2048 (10 s mix, -v17, round 3): 256 scored over it by more than 10 %
+    # on average, the static sweep read 256 at 0.91 of 2048, the guard measured 0.63x.
+    stream = {256: 0.83, 512: 0.74, 2048: 0.70, 4096: 0.69}
+    policy = MinGain(0.10, 0.03, plateau_from=256, plateau_gain=0.30)
+    v = policy.check(proposal(2048, 256, stream))
+    assert v.action == "deny"
+    assert v.reason == ("predicted gain +18.6% (0.70 → 0.83 of best), down between values "
+                        ">= 256 < 30%")
+    assert policy.check(proposal(256, 2048, {256: 0.70, 2048: 0.83})).action == "allow"  # up
+    assert policy.check(proposal(2048, 64, {64: 0.83, 2048: 0.70})).action == "allow"
+    assert MinGain(0.10).check(proposal(2048, 256, stream)).action == "allow"  # no plateau
+
+
 def test_min_gain_is_relative_to_the_current_score() -> None:
     # Logged in the benchmark (mmap random reads held at 16 for a whole phase): 4 scored 0.99
     # and 16 0.86, +15 %; static 4 measured 30 % faster there. The same 0.13 difference

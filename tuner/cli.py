@@ -81,7 +81,8 @@ def _policies(cfg: dict[str, Any], name: str) -> list[Any]:
             MeasuredGain(),
             Cooldown(p["cooldown_s"]), MaxChangesPerHour(p["max_changes_per_hour"]),
             PressureGuard(p["pressure"]["memory_full_avg10"], p["pressure"]["io_full_avg10"]),
-            MinGain(p["min_gain"], p["min_gain_further"])]
+            MinGain(p["min_gain"], p["min_gain_further"], p["min_gain_plateau"]["from"],
+                    p["min_gain_plateau"]["gain"])]
 
 
 def _mode_config(cfg: dict[str, Any], name: str) -> tuple[Any, Any]:

@@ -24,6 +24,8 @@ _POLICIES = {
     "range": {"min": (int, lambda v: v >= 0, ">= 0"), "max": (int, lambda v: v >= 4, ">= 4")},
     "min_gain": (_NUM, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
     "min_gain_further": (_NUM, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "min_gain_plateau": {"from": (int, lambda v: v >= 0, ">= 0"),
+                         "gain": (_NUM, lambda v: 0 <= v <= 1, "a number in [0, 1]")},
     "cooldown_s": (_NUM, lambda v: 0 <= v <= 86400, "seconds in [0, 86400]"),
     "max_step_factor": (_NUM, lambda v: 1 < v <= 1 << 20, "a number in (1, 1048576]"),
     "max_changes_per_hour": (int, lambda v: v >= 1, "an integer >= 1"),
