@@ -357,7 +357,7 @@ def test_after_an_early_tick_the_next_one_is_on_schedule(root: Root, state: Path
 
 
 def _timed_run(a: Agent, wrote: Sequence[set[str]], interval: float = 0.6,
-               saw: Sequence[str] = ()) -> list[tuple[float, str]]:
+               saw: Sequence[str] = (), blind: Sequence[bool] = ()) -> list[tuple[float, str]]:
     """Run ``a`` for ``len(wrote)`` ticks; tick i reports writes to ``wrote[i]`` and asks
     for an early tick for the reason ``saw[i]`` (as Agent._saw does). Returns each tick's
     (time, trigger)."""
@@ -370,6 +370,7 @@ def _timed_run(a: Agent, wrote: Sequence[set[str]], interval: float = 0.6,
         if len(ticked) == len(wrote):
             stop.set()
         a.retick = saw[i] if i < len(saw) else ""
+        a.blind = blind[i] if i < len(blind) else False
         return [Decision(0.0, "", "readahead", name, "", "", 4, None, 4, "4", {}, [], {}, 0.0)
                 for name in wrote[i]]
 
@@ -401,6 +402,17 @@ def test_after_an_early_tick_only_a_write_brings_the_next_one_forward(
     assert [t for _, t in ticked] == ["", "tick: " + moved, "", "tick: " + moved]
     assert ticked[2][0] - ticked[1][0] >= 0.59  # the early tick's own retick is not taken
     assert ticked[3][0] - ticked[2][0] < 0.3  # the write's is (its reason: the pattern)
+
+
+def test_after_an_early_tick_that_caught_no_access_the_next_one_comes_soon(
+        root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024), names=("a",))
+    a.watch_s = 0.05
+    a.driver.changed = Watched(quiet=1)  # type: ignore[attr-defined]
+    blind = "a: the last tick's trace caught no access"
+    ticked = _timed_run(a, [set(), set(), set()], saw=["", blind], blind=[False, True])
+    assert [t for _, t in ticked] == ["", "watch: a: reads/s 10 -> 9000", "tick: " + blind]
+    assert ticked[2][0] - ticked[1][0] < 0.3
 
 
 def test_the_trigger_is_in_the_audit_line(root: Root, state: Path) -> None:
@@ -452,11 +464,13 @@ def test_a_window_that_caught_nothing_after_a_pattern_asks_for_an_early_tick(
     a = agent(root, state, StubModel(PREFERS_1024), names=("a",))
     sigs = [(1.0, 1.0, 0.0, 0.0), None, (math.nan, math.nan, 1.0, 0.0), None, None]
     a.driver.signature = lambda o: sigs.pop(0)  # type: ignore[method-assign]
-    asked = []
+    asked, blind = [], []
     for _ in range(5):
         a.tick()
         asked.append(a.retick)
-        a.retick = ""
+        blind.append(a.blind)
+        a.retick, a.blind = "", False
+    assert blind == [False, True, False, True, False]
     assert asked == ["", "a: the last tick's trace caught no access",
                      # compared with the stream, the last pattern known: faults now
                      "a: access pattern changed at the last tick",

@@ -84,6 +84,8 @@ class Agent:
     early_ticks: int = 0  # ticks run before their time because the workload changed
     trigger: str = ""  # why the current tick runs early ("" on schedule)
     retick: str = ""  # why the next tick should come soon: the last one saw a phase change
+    blind: bool = False  # the retick is for a window that caught no access: taken after an
+    # early tick too (see _wait)
     # target → (last signature known, whether the last active tick saw no pattern at all)
     seen: dict[str, tuple[tuple[float, ...] | None, bool]] = field(default_factory=dict)
     recent: RecentScores = field(default_factory=RecentScores)
@@ -319,6 +321,7 @@ class Agent:
                 self.retick = f"{name}: access pattern changed at the last tick"
             elif sig is None and not was_blind:
                 self.retick = f"{name}: the last tick's trace caught no access"
+                self.blind = True
         # For the mean of scores (mltune.recent), a tick that saw no access pattern at all
         # is unlike one that did: the model reads it through another route.
         return moved or was_blind != (sig is None)
@@ -458,7 +461,10 @@ class Agent:
         tick wrote, whose rates move for that reason alone.
 
         A tick that saw the access pattern move (:meth:`_saw`), or wrote, brings the next
-        one to 2 x ``watch_s`` after it; after an early tick, only a write does. A write
+        one to 2 x ``watch_s`` after it; after an early tick, only a write or a window that
+        caught no access does (the watch's tick 0.27 s into mmap random reads after four
+        streams saw nothing and the next tick came at 1.27 s, 10 s mix ``-v18``; in every
+        stored log such early ticks were 3, each 0.24-0.28 s into a phase). A write
         often is the first of two or three steps (2560 -> 32 -> 16 -> 4 from a window that
         straddled a phase change, each step a tick on schedule: settle 2.2 s in the 10 s
         mix, ``-v15``); writes are few, and bounded by the policies.
@@ -473,9 +479,10 @@ class Agent:
         look = getattr(self.driver, "changed", None)
         was_early, self.trigger = bool(self.trigger), ""
         retick, self.retick = self.retick, ""
+        blind, self.blind = self.blind, False
         if wrote and not retick:
             retick = f"{', '.join(sorted(wrote))}: wrote at the last tick"
-        elif was_early and not wrote:
+        elif was_early and not wrote and not blind:
             retick = ""
         soon = time.monotonic() + 2 * self.watch_s
         if retick and self.watch_s > 0 and soon < until - self.watch_s / 2:
