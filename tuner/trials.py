@@ -230,11 +230,11 @@ class Judge:
             if shifted(v.signature, signature, self.cfg.workload_shift):
                 continue
             side = v.value - v.kept  # which way "beyond" is
-            below = current is not None and (current - v.value) * side > 0
+            past = current is not None and (current - v.value) * side > 0  # current beyond
             for c in (v.value, *values):
                 if c in barred or (c - v.value) * side < 0:
                     continue
-                if below and (current - c) * side > 0:
+                if past and (current - c) * side > 0:  # type: ignore[operator]
                     continue  # between current and the reverted value: back toward the peak
                 barred[c] = (v.reason if c == v.value
                              else f"beyond {v.value} from {v.kept}; {v.reason}")
