@@ -230,12 +230,13 @@ class Judge:
             if shifted(v.signature, signature, self.cfg.workload_shift):
                 continue
             side = v.value - v.kept  # which way "beyond" is
-            past = current is not None and (current - v.value) * side > 0  # current beyond
+            # current beyond the reverted value: the values between are nearer the peak
+            past = current if current is not None and (current - v.value) * side > 0 else None
             for c in (v.value, *values):
                 if c in barred or (c - v.value) * side < 0:
                     continue
-                if past and (current - c) * side > 0:  # type: ignore[operator]
-                    continue  # between current and the reverted value: back toward the peak
+                if past is not None and (past - c) * side > 0:
+                    continue
                 barred[c] = (v.reason if c == v.value
                              else f"beyond {v.value} from {v.kept}; {v.reason}")
         return barred
