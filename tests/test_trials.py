@@ -102,14 +102,21 @@ def test_values_beyond_a_reverted_one_are_barred_too_but_not_those_short_of_it()
                          "reward 0.10x of before (< 0.70)")
 
 
-def test_beyond_is_seen_from_the_value_reverted_to_whichever_side_it_is() -> None:
+def vetoed_after(old: int, new: int, after: tuple[float, ...]) -> Judge:
+    """A judge that measured ``old`` → ``new`` (100 before, ``after``), reverted and vetoed
+    it at SIG at time 1000."""
     j = Judge(CFG)
     for r in (100, 100):
-        j.observe("a", 4096, r, SIG)
-    j.start("a", "d1", 4096, 1024, 0.9)
-    o = [j.observe("a", 1024, r, SIG) for r in (100, 48, 48)][-1]
+        j.observe("a", old, r, SIG)
+    j.start("a", "d1", old, new, 0.9)
+    o = [j.observe("a", new, r, SIG) for r in after][-1]
     assert o.verdict == "reverted"
     j.veto("a", o, SIG, now=1000.0)
+    return j
+
+
+def test_beyond_is_seen_from_the_value_reverted_to_whichever_side_it_is() -> None:
+    j = vetoed_after(4096, 1024, (100, 48, 48))
     assert sorted(j.vetoed("a", SIG, now=1001.0, values=[4, 512, 1024, 2048, 4096])) == [
         4, 512, 1024]
 
@@ -180,13 +187,7 @@ def test_moved_apart_compares_the_parts_known_in_both() -> None:
 def test_from_beyond_a_reverted_value_the_way_back_toward_it_is_open() -> None:
     # 2048 → 256 reverted on a stream; a later phase left the knob at 8, and the stream came
     # back (10 s mix, -v17, round 3): from 8, 32 and 256 are nearer the peak than 8 is.
-    j = Judge(CFG)
-    for r in (100, 100):
-        j.observe("a", 2048, r, SIG)
-    j.start("a", "d1", 2048, 256, 1.1)
-    o = [j.observe("a", 256, r, SIG) for r in (100, 60, 60)][-1]
-    assert o.verdict == "reverted"
-    j.veto("a", o, SIG, now=1000.0)
+    j = vetoed_after(2048, 256, (100, 60, 60))
     values = [4, 8, 32, 256, 1024, 2048]
     assert sorted(j.vetoed("a", SIG, 1001.0, values, current=2048)) == [4, 8, 32, 256]
     assert sorted(j.vetoed("a", SIG, 1001.0, values, current=8)) == [4, 8]
