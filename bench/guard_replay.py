@@ -22,7 +22,7 @@ import math
 from pathlib import Path
 from typing import NamedTuple
 
-from live_replay import RESULTS, phase_windows, rounds
+from live_replay import RESULTS, features, phase_windows, rounds
 from mltune.drivers.readahead import app_kib_s, workload_signature
 from mltune.trials import GuardConfig, shifted
 
@@ -46,22 +46,20 @@ def nearest(figures: dict[int, float], value: int) -> float:
     return figures[min(figures, key=lambda k: abs(math.log2(k) - math.log2(value)))]
 
 
-def _features(tick: dict) -> dict[str, float]:
-    return {k: math.nan if v is None else float(v) for k, v in tick["features"].items()}
-
-
 def recomputed(ticks: list[dict], i: int, old: int, verdict_at: float,
                cfg: GuardConfig = GUARD) -> float | None:
     """The ratio of the change written at ``ticks[i]``, from the shipped reward: before, the
     last ``window_ticks`` rewards at ``old`` and at the writing tick's workload among the
     ticks the judge remembers; after, the first ``window_ticks`` after the settle ticks, up
     to the verdict. None where either side has no reward."""
-    sig = workload_signature(_features(ticks[i]))
+    sig = workload_signature(features(ticks[i]))
     hist = ticks[max(0, i + 1 - 4 * cfg.window_ticks):i + 1]
-    before = [app_kib_s(_features(t)) for t in hist if t.get("current") == old
-              and not shifted(workload_signature(_features(t)), sig, cfg.workload_shift)]
+    before = [app_kib_s(features(t)) for t in hist if t.get("current") == old
+              and not shifted(workload_signature(features(t)), sig, cfg.workload_shift)]
     before = [r for r in before if r is not None][-cfg.window_ticks:]
-    after = [app_kib_s(_features(t)) for t in ticks[i + 1 + cfg.settle_ticks:]
+    # The verdict's outcome line is written during the tick that measured last, a few ms
+    # before that tick's decision line: that tick counts.
+    after = [app_kib_s(features(t)) for t in ticks[i + 1 + cfg.settle_ticks:]
              if t["time"] <= verdict_at + 0.05]
     after = [r for r in after if r is not None][:cfg.window_ticks]
     if not before or not after or sum(before) <= 0:

@@ -74,6 +74,11 @@ def phase_windows(rnd: dict, skip_s: float = 0.0) -> list[Window]:
     return windows
 
 
+def features(tick: dict) -> dict[str, float]:
+    """An audited decision's features, JSON null (not measured) back to NaN."""
+    return {k: math.nan if v is None else float(v) for k, v in tick["features"].items()}
+
+
 def load_ticks(results: Path, skip_s: float = 1.0) -> list[Tick]:
     ticks = []
     for _, rnd, audit in rounds(results):
@@ -82,7 +87,7 @@ def load_ticks(results: Path, skip_s: float = 1.0) -> list[Tick]:
             x = json.loads(line)
             if x.get("kind") != "decision" or not x.get("scores"):
                 continue  # idle, or a tick that scored nothing
-            feats = {k: math.nan if v is None else float(v) for k, v in x["features"].items()}
+            feats = features(x)
             for start, end, phase, ratio in windows:
                 if start <= x["time"] <= end:
                     ticks.append(Tick(phase, feats, ratio, int(x["current"])))
