@@ -176,8 +176,10 @@ class ReadaheadDriver:
             source = self.traced_by if traced is not None else "proc"
             window = self._sampler.slept if self._sampler else 0.0
             reads = feats["rd_iops"]
-            active = (not math.isnan(reads) and reads > 0) or bool(stats and stats.accesses)
-            out[t.name] = Observation(t.name, time.time(), feats, source, window, active, ra_kb)
+            seen = bool(stats and stats.accesses)
+            active = (not math.isnan(reads) and reads > 0) or seen
+            out[t.name] = Observation(t.name, time.time(), feats, source, window, active, ra_kb,
+                                      blind=active and traced is not None and not seen)
         return out
 
     def _system_features(self, now: float, vm: dict[str, int]) -> dict[str, float]:

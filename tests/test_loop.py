@@ -370,7 +370,7 @@ def _timed_run(a: Agent, wrote: Sequence[set[str]], interval: float = 0.6,
         if len(ticked) == len(wrote):
             stop.set()
         a.retick = saw[i] if i < len(saw) else ""
-        a.blind = blind[i] if i < len(blind) else False
+        a.retick_always = blind[i] if i < len(blind) else False
         return [Decision(0.0, "", "readahead", name, "", "", 4, None, 4, "4", {}, [], {}, 0.0)
                 for name in wrote[i]]
 
@@ -468,8 +468,8 @@ def test_a_window_that_caught_nothing_after_a_pattern_asks_for_an_early_tick(
     for _ in range(5):
         a.tick()
         asked.append(a.retick)
-        blind.append(a.blind)
-        a.retick, a.blind = "", False
+        blind.append(a.retick_always)
+        a.retick, a.retick_always = "", False
     assert blind == [False, True, False, True, False]
     assert asked == ["", "a: the last tick's trace caught no access",
                      # compared with the stream, the last pattern known: faults now
@@ -481,8 +481,37 @@ def test_an_unmoved_or_unknown_pattern_keeps_the_schedule(root: Root, state: Pat
     a = agent(root, state, StubModel(PREFERS_1024), names=("a",))
     for sig in [None, (0.5, 0.5, 0.0, 0.0), (0.6, 0.5, 0.1, 0.0), (math.nan,) * 4]:
         a.driver.signature = lambda o, s=sig: s  # type: ignore[method-assign]
+        a.steps.clear()  # the first tick's write asks for its own retick (tested below)
         a.tick()
         assert a.retick == ""
+
+
+def test_the_tick_after_a_write_that_keeps_asks_for_another_soon(
+        root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024), names=("a",))
+    assert a.tick()[0].written == "1024"
+    assert (a.retick, a.retick_always) == ("", False)  # a write's retick: _wait's, by `wrote`
+    assert a.tick()[0].written is None  # straddles the write: its counters are half old
+    assert (a.retick, a.retick_always) == ("a: the last tick straddled a write", True)
+    a.retick, a.retick_always = "", False
+    a.tick()  # the one after: on schedule again
+    assert (a.retick, a.retick_always) == ("", False)
+
+
+def test_a_window_that_caught_no_access_writes_nothing(root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024), names=("a",))
+    observe = a.driver.observe
+
+    def blind(targets: Sequence[Target]) -> dict[str, Observation]:
+        return {n: replace(o, blind=True) for n, o in observe(targets).items()}
+
+    a.driver.observe = blind  # type: ignore[method-assign]
+    d = a.tick()[0]
+    assert (d.best, d.chosen, d.written) == (1024, 4, None)
+    assert d.note == "the trace window caught no access: kept"
+    assert root.read("sys/fake/a/knob") == "4"
+    a.driver.observe = observe  # type: ignore[method-assign]
+    assert a.tick()[0].written == "1024"
 
 
 def test_one_odd_tick_at_a_steady_workload_writes_nothing(root: Root, state: Path) -> None:

@@ -22,7 +22,7 @@ from mltune.drivers.readahead import (
 )
 from mltune.errors import DeviceGone, MltuneError, Unparsable, WriteMismatch
 from mltune.sysfs import Root
-from mltune.tracing import STREAM_GAP_PAGES
+from mltune.tracing import STREAM_GAP_PAGES, TraceStats
 
 from tests.conftest import short_id
 
@@ -190,6 +190,37 @@ def test_disk_and_vm_rates_are_deltas_between_two_observations(
     assert f["majflt_s"] == pytest.approx(50)
     assert f["pgpgin_mbs"] == pytest.approx(1.0)
     assert f["refault_s"] == pytest.approx(5)
+
+
+def test_an_active_device_whose_trace_window_caught_nothing_is_blind(
+        fake_root: Root, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    drv = ReadaheadDriver(fake_root, devices=["vda"], trace=True)
+    targets = drv.discover()
+    one = TraceStats(reads=3, faults=0, sync_ra=0, async_ra=0, rate=60.0, seq_frac=1.0,
+                     near_frac=1.0, log_gap=0.0, req_pages=1.0, files=1, ra_pages=math.nan)
+    samples: list[dict[str, TraceStats]] = [{}, {}, {"vda": one}, {}]
+    monkeypatch.setattr(drv, "_sample", lambda names: samples.pop(0))
+    drv.observe(targets)
+    clock.now += 1.0
+    assert not drv.observe(targets)["vda"].blind  # nothing read, nothing sampled: idle
+    bump_disk(fake_root, "vda", {0: 1000, 2: 16000})
+    clock.now += 1.0
+    assert not drv.observe(targets)["vda"].blind  # the window saw reads
+    bump_disk(fake_root, "vda", {0: 1000, 2: 16000})
+    clock.now += 1.0
+    o = drv.observe(targets)["vda"]
+    assert o.active and o.blind  # the disk read, the window saw nothing
+    assert math.isnan(o.features["tr_seq_frac"]) and o.features["tr_rate_log2"] == 0.0
+
+
+def test_without_trace_an_observation_is_never_blind(fake_root: Root, clock: Clock) -> None:
+    drv = ReadaheadDriver(fake_root, devices=["vda"], trace=False)
+    targets = drv.discover()
+    drv.observe(targets)
+    bump_disk(fake_root, "vda", {0: 1000, 2: 16000})
+    clock.now += 1.0
+    o = drv.observe(targets)["vda"]
+    assert o.active and not o.blind  # /proc features are all it ever has: it decides on them
 
 
 def test_available_memory_is_read_again_only_after_meminfo_every_s(

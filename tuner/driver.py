@@ -36,6 +36,9 @@ class Observation:
     # instead of reading the knob again in the same tick: a sysfs open and read cost
     # ~50 us on a cold cache.
     current: int | None = None
+    # The access-pattern sample caught nothing while the target was active (its disk
+    # counters moved): the loop writes nothing on it (mltune.loop.Agent._decide).
+    blind: bool = False
 
 
 @dataclass(frozen=True)

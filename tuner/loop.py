@@ -84,8 +84,9 @@ class Agent:
     early_ticks: int = 0  # ticks run before their time because the workload changed
     trigger: str = ""  # why the current tick runs early ("" on schedule)
     retick: str = ""  # why the next tick should come soon: the last one saw a phase change
-    blind: bool = False  # the retick is for a window that caught no access: taken after an
-    # early tick too (see _wait)
+    # The retick is taken after an early tick too (see _wait): asked for by a window that
+    # caught no access, or by the first tick after a write, which straddled it.
+    retick_always: bool = False
     # target → (last signature known, whether the last active tick saw no pattern at all)
     seen: dict[str, tuple[tuple[float, ...] | None, bool]] = field(default_factory=dict)
     recent: RecentScores = field(default_factory=RecentScores)
@@ -274,10 +275,30 @@ class Agent:
         vetoed = self.judge.vetoed(target.name, sig, now, scores, current)
         allowed = [v for v in scores if v not in vetoed] or [current]
         best = max(allowed, key=lambda v: scores.get(v, -math.inf))
+        if o.blind:
+            # The disk counters span the whole interval, the sample only its end: they
+            # describe the workload that was, the sample says nothing of the one that is.
+            # In every stored benchmark log such a window (61) came at a phase boundary:
+            # 56 were 0.22-0.29 s into a phase, before its fio read anything; 20 wrote,
+            # with the last phase's counters (2048 -> 64 on four streams: 256 until 1.8 s).
+            # The next tick comes a watch_s later (_saw, _wait) and sees the new workload.
+            return {**base, "best": best, "chosen": current, "written": None,
+                    "scores": {str(v): round(s, 4) for v, s in scores.items()},
+                    "verdicts": [], "averaged": averaged,
+                    "note": "the trace window caught no access: kept"}
         value, verdicts = self._check(target, current, best, scores, pressure, state.mode,
                                       vetoed, self.judge.win(target.name, sig, now))
         written = None
         note = ""
+        step = self.steps.get(target.name)
+        if value == current and not self.retick and step is not None \
+                and step[0] == self.ticks - 1:
+            # This tick's disk counters straddle the last write, and files opened before it
+            # read at the old value until reopened: mmap random reads after a stream showed
+            # 277 KiB requests 0.5 s after 2560 -> 16 (16 kept over 4), 16 KiB a second later
+            # (4 written at 2.05 s, shuffled mix -v19). Look again soon, not a whole interval on.
+            self.retick = f"{target.name}: the last tick straddled a write"
+            self.retick_always = True
         if target.name in self.frozen:
             note = f"frozen, nothing written: {self.frozen[target.name]}"
         elif value != current and not self.dry_run:
@@ -321,7 +342,7 @@ class Agent:
                 self.retick = f"{name}: access pattern changed at the last tick"
             elif sig is None and not was_blind:
                 self.retick = f"{name}: the last tick's trace caught no access"
-                self.blind = True
+                self.retick_always = True
         # For the mean of scores (mltune.recent), a tick that saw no access pattern at all
         # is unlike one that did: the model reads it through another route.
         return moved or was_blind != (sig is None)
@@ -460,8 +481,9 @@ class Agent:
         changed (the tick then says why, in ``trigger``). ``wrote``: the targets the last
         tick wrote, whose rates move for that reason alone.
 
-        A tick that saw the access pattern move (:meth:`_saw`), or wrote, brings the next
-        one to 2 x ``watch_s`` after it; after an early tick, only a write or a window that
+        A tick that saw the access pattern move (:meth:`_saw`), or wrote, or was the first
+        after a write (:meth:`_decide`), brings the next one to 2 x ``watch_s`` after it;
+        after an early tick, only a write, the first tick after one, or a window that
         caught no access does (the watch's tick 0.27 s into mmap random reads after four
         streams saw nothing and the next tick came at 1.27 s, 10 s mix ``-v18``; in every
         stored log such early ticks were 3, each 0.24-0.28 s into a phase). A write
@@ -479,10 +501,10 @@ class Agent:
         look = getattr(self.driver, "changed", None)
         was_early, self.trigger = bool(self.trigger), ""
         retick, self.retick = self.retick, ""
-        blind, self.blind = self.blind, False
+        always, self.retick_always = self.retick_always, False
         if wrote and not retick:
             retick = f"{', '.join(sorted(wrote))}: wrote at the last tick"
-        elif was_early and not wrote and not blind:
+        elif was_early and not wrote and not always:
             retick = ""
         soon = time.monotonic() + 2 * self.watch_s
         if retick and self.watch_s > 0 and soon < until - self.watch_s / 2:
