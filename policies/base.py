@@ -39,6 +39,9 @@ class Proposal:
     # (old, new, gain) of the last change the regression guard measured as a gain at this
     # workload, e.g. (4096, 256, 0.16): 256 read 1.16x what 4096 did.
     measured: tuple[int, int, float] | None = None
+    # (old, new) of mltune's last write to this target made on the model's word (not a
+    # revert), at ``last_change``.
+    last_step: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,13 @@ class MinGain:
     1.13-1.51x, and none of the stream steps 2048 → 4096, which scored under 2 % and
     measured 0.84-1.17x (`python bench/further_replay.py 0.03`).
 
+    So does a step further than the last write within ``further_s`` of it when nothing
+    measures that write: a window with no reward before it opens no trial, and the second
+    step then waited for a tick over ``gain`` (mmap random reads, 4096 -> 16 at 1.04 s, 4 at
+    +9.2 % denied at 2.59 s and written at 3.59 s, 10 s mix -v19). Within 3 s of the write,
+    3 % allows 14 second steps on the stored logs: 13 measured 1.13-1.51x, one 1.10x
+    (`python bench/further_replay.py 0.03 --within 3`).
+
     A step down between values at or above ``plateau_from`` needs ``plateau_gain``: there a
     stream reads about as fast at any value, and the model cannot rank them. On the stored
     audit logs (-v9 to -v17), every tick with both values >= 256 KiB and a predicted gain
@@ -67,6 +74,7 @@ class MinGain:
     further: float | None = None  # None: the same as gain
     plateau_from: int | None = None  # None: no plateau
     plateau_gain: float = 0.0
+    further_s: float = 3.0
     name: str = "min_gain"
 
     def check(self, p: Proposal) -> Verdict:
@@ -82,6 +90,9 @@ class MinGain:
         # The change being measured, or, when it could not be (no reward before it: a
         # window that caught no access), the write on the last tick.
         step = p.trial or p.settling
+        if step is None and p.last_step is not None and p.last_change is not None \
+                and p.now - p.last_change <= self.further_s:
+            step = p.last_step
         if self.further is not None and step is not None and extends(step, p.current, p.value):
             need = min(self.gain, self.further)
             why += f", further than {step[0]} → {step[1]}"

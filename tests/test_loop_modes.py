@@ -56,10 +56,12 @@ def test_a_change_that_made_things_worse_is_reverted_and_its_value_barred(
     a = guarded_agent(root, state)
     a.driver.rewards = [100, 90, 20, 25]  # before; settle; two ticks at 1024
     assert a.tick()[0].written == "1024"
+    assert a.last_step == {"a": (4, 1024)}  # a step further than it may need less gain
     assert [a.tick()[0].written for _ in range(2)] == [None, None]  # settle, 1st measure
     d = a.tick()[0]
     assert (d.written, d.chosen) == ("4", 4)
     assert d.note == "reverted 1024 → 4: reward 0.23x of before (< 0.70)"
+    assert a.last_step == {}  # a revert is no direction to go further in
     assert root.read("sys/fake/a/knob") == "4"
     assert outcomes(state) == [("reverted", "reward 0.23x of before (< 0.70)")]
     assert a.modes["a"].mode == "collaboration"  # one revert: the value is barred, no more

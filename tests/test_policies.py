@@ -140,6 +140,23 @@ def test_min_gain_further_also_follows_the_last_ticks_write_when_nothing_is_meas
         ("allow", "predicted gain +8.1% (0.74 → 0.80 of best), further than 4 → 64")
 
 
+def test_min_gain_further_follows_an_unmeasured_write_for_further_s() -> None:
+    # 10 s mix (-v19): 4096 → 16 at 1.04 s opened no trial (no reward before it); 4 scored
+    # +9.2 % over 16 at 2.59 s and waited for 3.59 s. Static 16 read 0.91 of 4 there.
+    mmap = {4: 0.84, 16: 0.77, 4096: 0.05}
+
+    def at(now: float, step: tuple[int, int] | None, current: int = 16) -> Verdict:
+        p = Proposal("readahead", "vda", current, 4, mmap, now, 100.0, last_step=step)
+        return MinGain(0.10, further=0.03, further_s=3.0).check(p)
+
+    v = at(101.5, (4096, 16))
+    assert (v.action, v.reason) == \
+        ("allow", "predicted gain +9.1% (0.77 → 0.84 of best), further than 4096 → 16")
+    assert at(103.5, (4096, 16)).action == "deny"  # 3.5 s on: a write like any other
+    assert at(101.5, None).action == "deny"  # the last write was a revert (or none)
+    assert at(101.5, (4, 16)).action == "deny"  # back toward where it came from
+
+
 def test_current_value_set_by_hand_outside_candidates_is_judged_by_nearest() -> None:
     # vda boots with read_ahead_kb 8192, not a candidate: 4096 stands in for it.
     assert MinGain(0.10).check(proposal(8192, 1024)).action == "deny"  # 0.90 → 0.95: +5.6 %

@@ -93,6 +93,9 @@ class Agent:
     # target → (tick, old, new, gain it was made for) of mltune's last write to it (a
     # change: the predicted gain; a revert: the measured loss it undid)
     steps: dict[str, tuple[int, int, int, float]] = field(default_factory=dict)
+    # target → (old, new) of mltune's last write on the model's word; a revert drops it
+    # (policies.limits.MinGain: a step further than it)
+    last_step: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def dry_run(self) -> bool:
@@ -266,6 +269,7 @@ class Agent:
             if reverted is not None:
                 undid = 1 / outcome.ratio - 1 if outcome.ratio else 0.0
                 self.steps[target.name] = (self.ticks, outcome.new, int(reverted), undid)
+                self.last_step.pop(target.name, None)
                 return {**base, **keep, "chosen": outcome.old, "written": reverted,
                         "note": f"reverted {outcome.new} → {outcome.old}: {outcome.reason}"}
         candidates = self.driver.candidates(target)
@@ -308,6 +312,7 @@ class Agent:
             else:
                 self.steps[target.name] = (self.ticks, current, int(written),
                                            gain_ratio(scores, value, current) - 1)
+                self.last_step[target.name] = (current, int(written))
                 before = self.judge.base(target.name, current, value)
                 unjudged = self.judge.start(target.name, base["id"], current, int(written),
                                             _ratio(scores, value, before))
@@ -405,7 +410,7 @@ class Agent:
             if p is None or p.value != value:  # a new one only when a policy clamped
                 p = Proposal(self.driver.name, target.name, current, value, scores, now, last,
                              recent, pressure, mode, judging, vetoed, trial, settling,
-                             settling_gain, measured)
+                             settling_gain, measured, self.last_step.get(target.name))
             v = policy.check(p)
             verdicts.append(v)
             if v.action == "deny":
