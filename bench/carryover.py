@@ -13,28 +13,11 @@ each pair. If the first phase's value mattered, the streams after 4 would read l
 from __future__ import annotations
 
 import argparse
-import errno
 import statistics
-import time
 from collections import defaultdict
 from pathlib import Path
 
 from mltune.lab import Lab
-
-
-def empty_cgroup(cgroup: Path) -> float:
-    """Reclaim the cgroup's page cache; returns the seconds it took."""
-    t0 = time.monotonic()
-    if (cgroup / "memory.force_empty").exists():
-        (cgroup / "memory.force_empty").write_text("0")
-    else:
-        try:
-            (cgroup / "memory.reclaim").write_text(str(1 << 40))
-        except OSError as err:
-            # EAGAIN: it reclaimed less than asked, which asking for "all" expects.
-            if err.errno != errno.EAGAIN:
-                raise
-    return time.monotonic() - t0
 
 
 def main() -> None:
@@ -53,7 +36,7 @@ def main() -> None:
                     lab.drop_caches()
                     lab.set_read_ahead_kb(before)
                     rand = lab.run("mmap-rand", args.duration)
-                    took = empty_cgroup(lab.cgroup_path) if empty else 0.0
+                    took = lab.reclaim() if empty else 0.0
                     lab.set_read_ahead_kb(2048)
                     seq = lab.run("seq", args.duration)
                     multi = lab.run("multi-seq", args.duration)

@@ -11,8 +11,12 @@ Regimes, each run over the same phases on one lab (loop device, 256 MiB memory c
   the last one.
 
 The page cache is dropped before each regime, never between phases: a real workload keeps its
-cache when its access pattern changes. The default and 4096 reuse the sweep's measurement when
-the sweep has that value.
+cache when its access pattern changes. ``--reclaim`` empties the lab's memory cgroup between
+phases too, for every regime alike: a phase then does not pay for what the one before left.
+Streams after mmap random reads at 4 KiB (which leave the cgroup full of hot mapped pages)
+read 0.7x what they read after the same reads at 2048 on this host (bench/carryover.py), and
+only the adaptive regimes (oracle, mltune) run mmap random reads at 4 before a stream.
+The default and 4096 reuse the sweep's measurement when the sweep has that value.
 
 ``--repeat N`` runs every regime N times, interleaved: round 1 runs them all in the order
 above, round k in that order rotated by (k-1)/N of its length, so a slow drift of the host
@@ -194,6 +198,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--skip-mltune", action="store_true", help="do not run the agent")
     p.add_argument("--agent-cmd", default=DEFAULT_AGENT_CMD,
                    help="agent command; {python} {device} {state_dir} are filled in")
+    p.add_argument("--reclaim", action="store_true",
+                   help="empty the memory cgroup between phases (every regime): no phase "
+                        "pays for the page cache the one before left")
     p.add_argument("--reopen", type=float, default=0.5,
                    help="seconds between re-opens of random readers (default: %(default)s)")
     return p.parse_args(argv)
@@ -290,7 +297,9 @@ def run_phases(s: Session, name: str, values: Sequence[int | None], tag: str = "
     ``tag`` prefixes the progress line (the round)."""
     s.lab.drop_caches()
     runs = []
-    for phase, value in zip(s.phases, values, strict=True):
+    for i, (phase, value) in enumerate(zip(s.phases, values, strict=True)):
+        if s.args.reclaim and i:
+            s.lab.reclaim()
         if value is not None:
             s.lab.set_read_ahead_kb(value)
         started, before = time.time(), s.other_io.sectors()
@@ -788,7 +797,7 @@ def to_json(report: Report, args: argparse.Namespace, values: Sequence[int]) -> 
                    "reopen_s": args.reopen, "shuffle": args.shuffle, "values": list(values),
                    "repeat": args.repeat, "device": report.device,
                    "given_device": args.device, "agent_cmd": args.agent_cmd,
-                   "skip_mltune": args.skip_mltune},
+                   "skip_mltune": args.skip_mltune, "reclaim": args.reclaim},
         "default_read_ahead_kb": report.default_kb,
         "backing_disk": report.disk,
         "rounds_complete": len(report.rounds),
@@ -863,7 +872,8 @@ def measure(args: argparse.Namespace, phases: list[str], values: list[int],
         measured = sum(r.same_as is None for r in plan)
         rounds = f"{args.repeat} rounds x " if args.repeat > 1 else ""
         print(f"readahead bench on /dev/{lab.device}: {rounds}{measured} regime runs x "
-              f"{len(phases)} phases x {args.duration:g} s = "
+              f"{len(phases)} phases x {args.duration:g} s"
+              f"{' (cgroup emptied between phases)' if args.reclaim else ''} = "
               f"~{estimate_s(measured, len(phases), args) / 60:.1f} min", file=sys.stderr)
         with progress_bar(args.repeat * measured * len(phases)) as progress:
             session = Session(lab, tuple(phases), args, progress, OtherIO(lab.device))

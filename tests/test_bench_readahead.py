@@ -74,7 +74,7 @@ def _report(rounds: int, skip_mltune: bool = False) -> object:
 
 def _args(rounds: int) -> argparse.Namespace:
     return argparse.Namespace(duration=2.0, reopen=0.5, shuffle=None, repeat=rounds,
-                              device=None, agent_cmd="x", skip_mltune=False)
+                              device=None, agent_cmd="x", skip_mltune=False, reclaim=False)
 
 
 @pytest.mark.parametrize("rounds", [1, 3])

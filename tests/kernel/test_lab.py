@@ -50,6 +50,23 @@ def test_own_device_reads_seq_then_detaches_unmounts_and_removes_cgroup(tmp_path
     assert list(tmp_path.iterdir()) == []
 
 
+def _file_bytes(cgroup: Path) -> int:
+    """Page cache charged to a cgroup: "file" in memory.stat (v2), "total_cache" (v1)."""
+    stat = dict(line.split() for line in (cgroup / "memory.stat").read_text().splitlines())
+    return int(stat.get("file", stat.get("total_cache", "0")))
+
+
+def test_reclaim_empties_the_page_cache_a_phase_left_in_the_cgroup(tmp_path: Path) -> None:
+    with Lab(tmp_path, size_mib=256, files=8) as lab:
+        lab.run("seq", 1.0)
+        before = _file_bytes(lab.cgroup_path)
+        took = lab.reclaim()
+        after = _file_bytes(lab.cgroup_path)
+    assert before > 16 << 20  # the stream left its pages
+    assert after < before / 4, (before, after)
+    assert took >= 0
+
+
 def test_a_workdir_the_lab_created_is_removed_one_it_found_is_kept(tmp_path: Path) -> None:
     # `mltune collect` left an empty /var/tmp/mltune-lab behind (its default workdir).
     workdir = tmp_path / "new" / "lab"
