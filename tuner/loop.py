@@ -285,7 +285,7 @@ class Agent:
             # In every stored benchmark log such a window (61) came at a phase boundary:
             # 56 were 0.22-0.29 s into a phase, before its fio read anything; 20 wrote,
             # with the last phase's counters (2048 -> 64 on four streams: 256 until 1.8 s).
-            # The next tick comes a watch_s later (_saw, _wait) and sees the new workload.
+            # The next tick comes 2 x watch_s later (_saw, _wait) and sees the new workload.
             return {**base, "best": best, "chosen": current, "written": None,
                     "scores": {str(v): round(s, 4) for v, s in scores.items()},
                     "verdicts": [], "averaged": averaged,
