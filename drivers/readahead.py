@@ -72,6 +72,12 @@ _MEMINFO = (b"MemTotal:", b"MemAvailable:")
 # /proc/meminfo is the costliest of the /proc files read (the kernel sums per-CPU counters
 # for many of its ~55 lines): ~5 us in a tight loop here, ~48 us at a tick, caches cold.
 MEMINFO_EVERY_S = 5.0
+# /proc/pressure/* (the pressure guard's avg10) and /proc/vmstat (audit-only rates) are read
+# at most this often. The kernel recomputes the PSI averages every 2 s (PSI_FREQ), so a
+# read in between returns the same figures; each pressure file cost ~56 us at a tick here
+# and /proc/vmstat ~100 us (the kernel sums per-CPU counters for its ~230 lines): ~15 %
+# of a 1.4 ms tick. The vmstat rates are then over the last 2 s or more.
+SYSTEM_EVERY_S = 2.0
 
 
 class ReadaheadDriver:
@@ -94,7 +100,11 @@ class ReadaheadDriver:
         self.traced_by = ""  # the sampler's source once open: "perf" or "tracefs"
         self._sampler: TraceSampler | None = None
         self._sampled: tuple[str, ...] = ()
-        self._prev: tuple[float, dict[str, DiskStat], dict[str, int]] | None = None
+        self._prev: tuple[float, dict[str, DiskStat]] | None = None
+        # (monotonic time read, the features) of /proc/vmstat and /proc/pressure/*, and the
+        # vmstat counters of that read: see SYSTEM_EVERY_S.
+        self._system: tuple[float, dict[str, float]] | None = None
+        self._vm: tuple[float, dict[str, int]] | None = None
         # changed(): the last look at the disks' counters, and each target's rates at the
         # first look after the last tick.
         self._watch_at: tuple[float, dict[str, DiskStat]] | None = None
@@ -151,11 +161,10 @@ class ReadaheadDriver:
     def observe(self, targets: Sequence[Target]) -> dict[str, Observation]:
         now = time.monotonic()
         disks = self._disk_stats(targets)
-        vm = find_counters(self._proc["vmstat"].read(), _VMSTAT)
-        system = self._system_features(now, vm)
+        system = self._system_features(now)
         traced = self._sample([t.name for t in targets])
         prev = self._prev
-        self._prev = (now, disks, vm)
+        self._prev = (now, disks)
         out = {}
         for t in targets:
             if t.name not in disks:
@@ -182,22 +191,28 @@ class ReadaheadDriver:
                                       blind=active and traced is not None and not seen)
         return out
 
-    def _system_features(self, now: float, vm: dict[str, int]) -> dict[str, float]:
+    def _system_features(self, now: float) -> dict[str, float]:
+        if self._system is None or now - self._system[0] >= SYSTEM_EVERY_S:
+            self._system = (now, self._read_system(now))
+        return {**self._system[1], "mem_avail_frac": self._mem_avail_frac(now)}
+
+    def _read_system(self, now: float) -> dict[str, float]:
         feats: dict[str, float] = dict.fromkeys(("majflt_s", "pgpgin_mbs", "refault_s"), NAN)
-        if self._prev is not None:
-            dt = max(now - self._prev[0], 1e-3)
-            old = self._prev[2]
+        vm = find_counters(self._proc["vmstat"].read(), _VMSTAT)
+        if self._vm is not None:
+            dt = max(now - self._vm[0], 1e-3)
+            old = self._vm[1]
             feats["majflt_s"] = (vm.get("pgmajfault", 0) - old.get("pgmajfault", 0)) / dt
             feats["pgpgin_mbs"] = (vm.get("pgpgin", 0) - old.get("pgpgin", 0)) / 1024 / dt
             refault = "workingset_refault_file"
             feats["refault_s"] = (vm.get(refault, 0) - old.get(refault, 0)) / dt
+        self._vm = (now, vm)
         io = parse_pressure(self._proc["pressure/io"].read().decode("ascii", "replace"))
         mem = parse_pressure(self._proc["pressure/memory"].read().decode("ascii", "replace"))
         feats["psi_io_some"] = io.get("some_avg10", NAN)
         feats["psi_mem_some"] = mem.get("some_avg10", NAN)
         feats["psi_io_full"] = io.get("full_avg10", NAN)
         feats["psi_mem_full"] = mem.get("full_avg10", NAN)
-        feats["mem_avail_frac"] = self._mem_avail_frac(now)
         return feats
 
     def _mem_avail_frac(self, now: float) -> float:

@@ -15,6 +15,7 @@ from mltune.drivers.readahead import (
     DEFAULT_EXCLUDE,
     FEATURES,
     MEMINFO_EVERY_S,
+    SYSTEM_EVERY_S,
     TRACE_FEATURES,
     ReadaheadDriver,
     app_kib_s,
@@ -236,6 +237,24 @@ def test_available_memory_is_read_again_only_after_meminfo_every_s(
     clock.now += 1
     assert drv.observe(targets)["vda"].features["mem_avail_frac"] == \
         pytest.approx(12007440 / 24684084)
+
+
+def test_pressure_and_vmstat_are_read_again_only_after_system_every_s(
+        fake_root: Root, clock: Clock) -> None:
+    drv = ReadaheadDriver(fake_root, devices=["vda"], trace=False)
+    targets = drv.discover()
+    assert drv.observe(targets)["vda"].features["psi_io_full"] == 41.09
+    pressure = fake_root.path("proc/pressure/io")
+    pressure.write_text(pressure.read_text().replace("full avg10=41.09", "full avg10=97.50"))
+    bump(fake_root, "proc/vmstat", "pgmajfault", {1: 300})
+    clock.now += SYSTEM_EVERY_S - 0.5
+    f = drv.observe(targets)["vda"].features
+    assert f["psi_io_full"] == 41.09  # the kernel's avg10 moves every 2 s: the last reading
+    assert math.isnan(f["majflt_s"])  # no second vmstat reading yet
+    clock.now += 0.5
+    f = drv.observe(targets)["vda"].features
+    assert f["psi_io_full"] == 97.5
+    assert f["majflt_s"] == pytest.approx(300 / SYSTEM_EVERY_S)  # over the 2 s between reads
 
 
 def test_idle_device_has_no_request_size(fake_root: Root, clock: Clock) -> None:
