@@ -107,7 +107,11 @@ def _wait(check: Callable[[], bool], timeout: float = 20) -> bool:
     return False
 
 
-CONFIG = "drivers:\n  readahead:\n    policies:\n      min_gain: 0.0\n      cooldown_s: 0\n"
+# Direct reads bypass the page cache: the trace sees none of them, and a window that
+# caught no access while the disk read writes nothing (mltune.loop). Without the trace
+# the model decides on the disk counters, so the agent writes, which these tests need.
+CONFIG = ("drivers:\n  readahead:\n    trace: false\n    policies:\n      min_gain: 0.0\n"
+          "      cooldown_s: 0\n")
 
 
 def test_outside_write_freezes_the_target_and_is_left_in_place_at_exit(tmp_path):
