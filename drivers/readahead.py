@@ -101,10 +101,9 @@ class ReadaheadDriver:
         self._sampler: TraceSampler | None = None
         self._sampled: tuple[str, ...] = ()
         self._prev: tuple[float, dict[str, DiskStat]] | None = None
-        # (monotonic time read, the features) of /proc/vmstat and /proc/pressure/*, and the
-        # vmstat counters of that read: see SYSTEM_EVERY_S.
-        self._system: tuple[float, dict[str, float]] | None = None
-        self._vm: tuple[float, dict[str, int]] | None = None
+        # (monotonic time read, the features, the vmstat counters) of the last read of
+        # /proc/vmstat and /proc/pressure/*: see SYSTEM_EVERY_S.
+        self._system: tuple[float, dict[str, float], dict[str, int]] | None = None
         # changed(): the last look at the disks' counters, and each target's rates at the
         # first look after the last tick.
         self._watch_at: tuple[float, dict[str, DiskStat]] | None = None
@@ -193,20 +192,19 @@ class ReadaheadDriver:
 
     def _system_features(self, now: float) -> dict[str, float]:
         if self._system is None or now - self._system[0] >= SYSTEM_EVERY_S:
-            self._system = (now, self._read_system(now))
+            vm = find_counters(self._proc["vmstat"].read(), _VMSTAT)
+            self._system = (now, self._read_system(now, vm), vm)
         return {**self._system[1], "mem_avail_frac": self._mem_avail_frac(now)}
 
-    def _read_system(self, now: float) -> dict[str, float]:
+    def _read_system(self, now: float, vm: dict[str, int]) -> dict[str, float]:
         feats: dict[str, float] = dict.fromkeys(("majflt_s", "pgpgin_mbs", "refault_s"), NAN)
-        vm = find_counters(self._proc["vmstat"].read(), _VMSTAT)
-        if self._vm is not None:
-            dt = max(now - self._vm[0], 1e-3)
-            old = self._vm[1]
+        if self._system is not None:
+            dt = max(now - self._system[0], 1e-3)
+            old = self._system[2]
             feats["majflt_s"] = (vm.get("pgmajfault", 0) - old.get("pgmajfault", 0)) / dt
             feats["pgpgin_mbs"] = (vm.get("pgpgin", 0) - old.get("pgpgin", 0)) / 1024 / dt
             refault = "workingset_refault_file"
             feats["refault_s"] = (vm.get(refault, 0) - old.get(refault, 0)) / dt
-        self._vm = (now, vm)
         io = parse_pressure(self._proc["pressure/io"].read().decode("ascii", "replace"))
         mem = parse_pressure(self._proc["pressure/memory"].read().decode("ascii", "replace"))
         feats["psi_io_some"] = io.get("some_avg10", NAN)

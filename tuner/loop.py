@@ -91,11 +91,15 @@ class Agent:
     seen: dict[str, tuple[tuple[float, ...] | None, bool]] = field(default_factory=dict)
     recent: RecentScores = field(default_factory=RecentScores)
     # target → (tick, old, new, gain it was made for) of mltune's last write to it (a
-    # change: the predicted gain; a revert: the measured loss it undid)
-    steps: dict[str, tuple[int, int, int, float]] = field(default_factory=dict)
-    # target → (old, new) of mltune's last write on the model's word; a revert drops it
-    # (policies.limits.MinGain: a step further than it)
-    last_step: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # change: the predicted gain; a revert: the measured loss it undid), and whether it was
+    # a revert
+    steps: dict[str, tuple[int, int, int, float, bool]] = field(default_factory=dict)
+
+    @property
+    def last_step(self) -> dict[str, tuple[int, int]]:
+        """target → (old, new) of mltune's last write, if made on the model's word (not a
+        revert): policies.limits.MinGain lowers the bar for a step further than it."""
+        return {t: (s[1], s[2]) for t, s in self.steps.items() if not s[4]}
 
     @property
     def dry_run(self) -> bool:
@@ -268,8 +272,7 @@ class Agent:
             reverted = self._outcome(target, outcome, sig)
             if reverted is not None:
                 undid = 1 / outcome.ratio - 1 if outcome.ratio else 0.0
-                self.steps[target.name] = (self.ticks, outcome.new, int(reverted), undid)
-                self.last_step.pop(target.name, None)
+                self.steps[target.name] = (self.ticks, outcome.new, int(reverted), undid, True)
                 return {**base, **keep, "chosen": outcome.old, "written": reverted,
                         "note": f"reverted {outcome.new} → {outcome.old}: {outcome.reason}"}
         candidates = self.driver.candidates(target)
@@ -279,6 +282,7 @@ class Agent:
         vetoed = self.judge.vetoed(target.name, sig, now, scores, current)
         allowed = [v for v in scores if v not in vetoed] or [current]
         best = max(allowed, key=lambda v: scores.get(v, -math.inf))
+        written = None
         if o.blind:
             # The disk counters span the whole interval, the sample only its end: they
             # describe the workload that was, the sample says nothing of the one that is.
@@ -286,16 +290,15 @@ class Agent:
             # 56 were 0.22-0.29 s into a phase, before its fio read anything; 20 wrote,
             # with the last phase's counters (2048 -> 64 on four streams: 256 until 1.8 s).
             # The next tick comes 2 x watch_s later (_saw, _wait) and sees the new workload.
-            return {**base, "best": best, "chosen": current, "written": None,
-                    "scores": {str(v): round(s, 4) for v, s in scores.items()},
-                    "verdicts": [], "averaged": averaged,
-                    "note": "the trace window caught no access: kept"}
-        value, verdicts = self._check(target, current, best, scores, pressure, state.mode,
-                                      vetoed, self.judge.win(target.name, sig, now))
-        written = None
-        note = ""
+            value, verdicts = current, []
+            note = "the trace window caught no access: kept"
+        else:
+            value, verdicts = self._check(target, current, best, scores, pressure,
+                                          state.mode, vetoed,
+                                          self.judge.win(target.name, sig, now))
+            note = ""
         step = self.steps.get(target.name)
-        if value == current and not self.retick and step is not None \
+        if value == current and not o.blind and not self.retick and step is not None \
                 and step[0] == self.ticks - 1:
             # This tick's disk counters straddle the last write, and files opened before it
             # read at the old value until reopened: mmap random reads after a stream showed
@@ -303,7 +306,7 @@ class Agent:
             # (4 written at 2.05 s, shuffled mix -v19). Look again soon, not a whole interval on.
             self.retick = f"{target.name}: the last tick straddled a write"
             self.retick_always = True
-        if target.name in self.frozen:
+        if target.name in self.frozen and not o.blind:
             note = f"frozen, nothing written: {self.frozen[target.name]}"
         elif value != current and not self.dry_run:
             written = self._try_apply(target, value, state)
@@ -311,8 +314,7 @@ class Agent:
                 note = "write failed (see log)"
             else:
                 self.steps[target.name] = (self.ticks, current, int(written),
-                                           gain_ratio(scores, value, current) - 1)
-                self.last_step[target.name] = (current, int(written))
+                                           gain_ratio(scores, value, current) - 1, False)
                 before = self.judge.base(target.name, current, value)
                 unjudged = self.judge.start(target.name, base["id"], current, int(written),
                                             _ratio(scores, value, before))
@@ -403,6 +405,7 @@ class Agent:
             settling_gain = step[3]
         else:
             settling, settling_gain = None, 0.0
+        last_step = (step[1], step[2]) if step is not None and not step[4] else None
         p = None
         for policy in self.policies:
             if value == current and not getattr(policy, "judges_keep", False):
@@ -410,7 +413,7 @@ class Agent:
             if p is None or p.value != value:  # a new one only when a policy clamped
                 p = Proposal(self.driver.name, target.name, current, value, scores, now, last,
                              recent, pressure, mode, judging, vetoed, trial, settling,
-                             settling_gain, measured, self.last_step.get(target.name))
+                             settling_gain, measured, last_step)
             v = policy.check(p)
             verdicts.append(v)
             if v.action == "deny":
