@@ -46,14 +46,25 @@ def nearest(figures: dict[int, float], value: int) -> float:
     return figures[min(figures, key=lambda k: abs(math.log2(k) - math.log2(value)))]
 
 
+def settling(ticks: list[dict], j: int, settle_ticks: int) -> bool:
+    """Whether ``ticks[j]`` is one of the ``settle_ticks`` after a write of its target
+    (a change or a revert): the judge takes no baseline from it."""
+    name = ticks[j].get("target")
+    mine = [t for t in ticks[max(0, j - 4 * settle_ticks - 4):j] if t.get("target") == name]
+    return any(t.get("written") is not None for t in mine[-settle_ticks:])
+
+
 def recomputed(ticks: list[dict], i: int, old: int, verdict_at: float,
                cfg: GuardConfig = GUARD) -> float | None:
     """The ratio of the change written at ``ticks[i]``, from the shipped reward: before, the
     last ``window_ticks`` rewards at ``old`` and at the writing tick's workload among the
     ticks the judge remembers; after, the first ``window_ticks`` after the settle ticks, up
-    to the verdict. None where either side has no reward."""
+    to the verdict. None where either side has no reward. A tick settling after a write
+    is no baseline (mltune.trials.Judge.observe)."""
     sig = workload_signature(features(ticks[i]))
-    hist = ticks[max(0, i + 1 - 4 * cfg.window_ticks):i + 1]
+    start = max(0, i + 1 - 4 * cfg.window_ticks)
+    hist = [t for j, t in enumerate(ticks[start:i + 1], start)
+            if not settling(ticks, j, cfg.settle_ticks)]
     before = [app_kib_s(features(t)) for t in hist if t.get("current") == old
               and not shifted(workload_signature(features(t)), sig, cfg.workload_shift)]
     before = [r for r in before if r is not None][-cfg.window_ticks:]

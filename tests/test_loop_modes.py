@@ -54,7 +54,7 @@ def outcomes(state: Path) -> list[tuple[str, str]]:
 def test_a_change_that_made_things_worse_is_reverted_and_its_value_barred(
         root: Root, state: Path) -> None:
     a = guarded_agent(root, state)
-    a.driver.rewards = [100, 90, 20, 25]  # before; settle; two ticks at 1024
+    a.driver.rewards = [100, 90, 20, 25, 400]  # before; settle; two at 1024; after revert
     assert a.tick()[0].written == "1024"
     assert a.last_step == {"a": (4, 1024)}  # a step further than it may need less gain
     assert [a.tick()[0].written for _ in range(2)] == [None, None]  # settle, 1st measure
@@ -68,6 +68,8 @@ def test_a_change_that_made_things_worse_is_reverted_and_its_value_barred(
     # The model still ranks 1024 first; it is barred, the next best (64) is tried instead.
     d = a.tick()[0]
     assert (d.best, d.written) == (64, "64")
+    # That tick settled after the revert: it is no baseline, the one before 1024 is.
+    assert a.judge.trials["a"].before == (100,)
 
 
 def test_a_change_measured_as_a_gain_is_kept_and_counts_towards_promotion(

@@ -47,6 +47,31 @@ def test_the_baseline_is_only_ticks_at_the_old_value_and_the_same_workload() -> 
     assert j.trials["a"].before == (100,)
 
 
+def test_the_tick_settling_after_a_write_is_no_baseline_for_the_next_change() -> None:
+    # The phase's first write: its settle tick read a phase start (2.2x what 4 read later);
+    # judged against it, 64 -> 16 -> 4 measured 0.45x and was reverted.
+    j = Judge(CFG)
+    j.observe("a", 2560, None, SIG)
+    assert j.start("a", "d1", 2560, 64, None).reason == "no reward measured at the old value"
+    j.observe("a", 64, 900, SIG)  # settling at 64
+    o = j.start("a", "d2", 64, 16, 1.2)
+    assert o is not None and o.reason == "no reward measured at the old value"
+    j.observe("a", 16, 800, SIG)  # settling at 16
+    j.observe("a", 16, 400, SIG)
+    j.start("a", "d3", 16, 4, 1.1)
+    assert j.trials["a"].before == (400,)
+
+
+def test_a_revert_write_settles_too() -> None:
+    j = Judge(CFG)
+    j.observe("a", 4, 100, SIG)
+    j.wrote("a")  # the loop reverted something to 4
+    j.observe("a", 4, 900, SIG)
+    j.observe("a", 4, 110, SIG)
+    j.start("a", "d1", 4, 64, None)
+    assert j.trials["a"].before == (100, 110)
+
+
 def test_without_a_baseline_the_outcome_is_inconclusive_at_once() -> None:
     j = Judge(CFG)
     j.observe("a", 4, None, SIG)

@@ -368,7 +368,10 @@ class Agent:
                 or state.mode == EMERGENCY:
             return None
         self.judge.veto(target.name, outcome, sig, time.monotonic())
-        return self._try_apply(target, outcome.old, state)
+        written = self._try_apply(target, outcome.old, state)
+        if written is not None:
+            self.judge.wrote(target.name)
+        return written
 
     def _try_apply(self, target: Target, value: int, state: TargetMode) -> str | None:
         """Write; a refused write counts towards EMERGENCY instead of stopping the agent."""

@@ -21,7 +21,8 @@ from typing import Literal
 @dataclass(frozen=True)
 class GuardConfig:
     window_ticks: int = 3  # rewards compared on each side of a change
-    settle_ticks: int = 1  # ticks ignored right after a write (readahead reaches files at open)
+    settle_ticks: int = 1  # ticks ignored right after a write (readahead reaches files at open);
+    # nor is one of them ever a baseline for a later change
     tolerance: float = 0.3  # revert when after/before < 1 - tolerance
     veto_s: float = 600.0  # how long a reverted value stays barred for that workload
     workload_shift: float = 0.25  # signature distance beyond which a comparison is void
@@ -110,11 +111,19 @@ class Judge:
     _vetoes: dict[str, list[Veto]] = field(default_factory=dict)
     _wins: dict[str, Win] = field(default_factory=dict)
     _age: dict[str, int] = field(default_factory=dict)
+    _fresh: dict[str, int] = field(default_factory=dict)  # settle ticks still to come
 
     def observe(self, target: str, value: int, reward: float | None,
                 signature: tuple[float, ...] | None) -> Outcome | None:
         """Feed one active tick; returns the trial's outcome once it is decided."""
         hist = self._history.setdefault(target, deque(maxlen=4 * self.cfg.window_ticks))
+        if self._fresh.get(target, 0) > 0:
+            # Settling after a write: not a baseline for the next change. The window of a
+            # phase's first write is the phase's first second, whose reward is not the
+            # phase's: 64 read there, in an emptied cgroup, 2.2x what 4 read later, and
+            # 64 -> 16 -> 4 was reverted on it (10 s mix, --reclaim, -v21, round 3).
+            self._fresh[target] -= 1
+            reward = None
         hist.append((value, reward, signature))
         trial = self.trials.get(target)
         if trial is None:
@@ -156,6 +165,7 @@ class Judge:
         while the first step was measured: 2560 → 32, then 4) extends that trial: both steps
         are judged together against the value before the first, and a regression reverts
         to that value. ``predicted`` is then relative to it too (:meth:`base`)."""
+        self.wrote(target)
         t = self.trials.get(target)
         if t is not None and extends((t.old, t.new), old, new):
             self.trials[target] = Trial(decision, t.old, new, predicted, t.before, t.signature)
@@ -174,6 +184,11 @@ class Judge:
         if not before:
             return self._end(target, "inconclusive", "no reward measured at the old value")
         return None
+
+    def wrote(self, target: str) -> None:
+        """Any write to the target (a change, a revert): the ticks that settle after it
+        are no baseline (:meth:`observe`)."""
+        self._fresh[target] = self.cfg.settle_ticks
 
     def cancel(self, target: str) -> None:
         self.trials.pop(target, None)
