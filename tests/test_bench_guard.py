@@ -45,3 +45,14 @@ def test_recompute_takes_the_judges_windows_with_the_shipped_reward() -> None:
     assert ratio == pytest.approx(1550 * 2 ** 7.92 / (4800 * 64))
     assert guard.recomputed(ticks, 4, 64, verdict_at=8.0) is None  # nothing at 64 before
     assert guard.recomputed(ticks, 4, 256, verdict_at=5.5) is None  # verdict before any tick
+
+
+def test_recompute_takes_no_baseline_from_a_tick_settling_after_a_write() -> None:
+    # 2560 -> 64 at the phase's first tick, 64 -> 16 at the next: the only tick at 64 is
+    # the one settling after the first write, so the second change has no baseline.
+    first = {**_tick(0.0, 2560, 100, 0.0, seq=0.0), "written": "64", "target": "loop0"}
+    settle = {**_tick(0.5, 64, 20000, 0.0, seq=0.0), "written": "16", "target": "loop0"}
+    after = [{**_tick(1.0 + k, 16, 9000, 0.0, seq=0.0), "target": "loop0"} for k in range(4)]
+    ticks = [first, settle, *after]
+    assert guard.settling(ticks, 1, 1) and not guard.settling(ticks, 3, 1)
+    assert guard.recomputed(ticks, 1, 64, verdict_at=4.0) is None
