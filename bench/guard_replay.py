@@ -9,7 +9,8 @@ would revert (measured ratio < 1 - tolerance) that the statics call worse (< 0.9
 
 With ``--recompute`` each ratio is recomputed from the audited features with the reward and
 workload signature in this tree (mltune.drivers.readahead), the way mltune.trials.Judge
-takes them: to see what a change of the reward would have done to the stored outcomes.
+takes them (settling ticks are no baseline, a revert needs ``min_before`` baseline ticks):
+to see what a change of the reward or the guard would have done to the stored outcomes.
 
     python bench/guard_replay.py [--recompute] [--results DIR]
 """
@@ -38,6 +39,7 @@ class Judged(NamedTuple):
     old: int
     new: int
     run: str
+    before_ticks: int | None = None  # baseline ticks (recomputed); None: as stored
 
 
 def nearest(figures: dict[int, float], value: int) -> float:
@@ -54,6 +56,19 @@ def settling(ticks: list[dict], j: int, settle_ticks: int) -> bool:
     return any(t.get("written") is not None for t in mine[-settle_ticks:])
 
 
+def baseline(ticks: list[dict], i: int, old: int, cfg: GuardConfig = GUARD) -> list[float]:
+    """The rewards the judge takes as the baseline of the change written at ``ticks[i]``:
+    the last ``window_ticks`` at ``old`` and the writing tick's workload, settling ticks
+    left out."""
+    sig = workload_signature(features(ticks[i]))
+    start = max(0, i + 1 - 4 * cfg.window_ticks)
+    hist = [t for j, t in enumerate(ticks[start:i + 1], start)
+            if not settling(ticks, j, cfg.settle_ticks)]
+    before = [app_kib_s(features(t)) for t in hist if t.get("current") == old
+              and not shifted(workload_signature(features(t)), sig, cfg.workload_shift)]
+    return [r for r in before if r is not None][-cfg.window_ticks:]
+
+
 def recomputed(ticks: list[dict], i: int, old: int, verdict_at: float,
                cfg: GuardConfig = GUARD) -> float | None:
     """The ratio of the change written at ``ticks[i]``, from the shipped reward: before, the
@@ -61,13 +76,7 @@ def recomputed(ticks: list[dict], i: int, old: int, verdict_at: float,
     ticks the judge remembers; after, the first ``window_ticks`` after the settle ticks, up
     to the verdict. None where either side has no reward. A tick settling after a write
     is no baseline (mltune.trials.Judge.observe)."""
-    sig = workload_signature(features(ticks[i]))
-    start = max(0, i + 1 - 4 * cfg.window_ticks)
-    hist = [t for j, t in enumerate(ticks[start:i + 1], start)
-            if not settling(ticks, j, cfg.settle_ticks)]
-    before = [app_kib_s(features(t)) for t in hist if t.get("current") == old
-              and not shifted(workload_signature(features(t)), sig, cfg.workload_shift)]
-    before = [r for r in before if r is not None][-cfg.window_ticks:]
+    before = baseline(ticks, i, old, cfg)
     # The verdict's outcome line is written during the tick that measured last, a few ms
     # before that tick's decision line: that tick counts.
     after = [app_kib_s(features(t)) for t in ticks[i + 1 + cfg.settle_ticks:]
@@ -93,20 +102,22 @@ def judged(results: Path, recompute: bool = False) -> list[Judged]:
             at = [w for w in windows if w[0] <= written <= w[1]]
             if not at or not at[0][0] <= o["time"] <= at[0][1]:
                 continue  # judged across a phase change: the statics say nothing of it
-            ratio = o["ratio"]
+            ratio, n = o["ratio"], None
             if recompute:
                 ratio = None if i is None else recomputed(ticks, i, o["old"], o["time"])
                 if ratio is None:
                     continue
+                n = len(baseline(ticks, i, o["old"]))
             figs = at[0][3]
             out.append(Judged(ratio, nearest(figs, o["new"]) / nearest(figs, o["old"]),
-                              o["verdict"], at[0][2], o["old"], o["new"], path.stem))
+                              o["verdict"], at[0][2], o["old"], o["new"], path.stem, n))
     return out
 
 
 def tally(rows: list[Judged], tolerance: float) -> tuple[int, int, int]:
     """(worse, better, neither) among the changes ``tolerance`` would revert."""
-    rev = [r for r in rows if r.measured < 1 - tolerance]
+    rev = [r for r in rows if r.measured < 1 - tolerance
+           and (r.before_ticks is None or r.before_ticks >= GUARD.min_before)]
     worse = sum(r.static < 0.95 for r in rev)
     better = sum(r.static > 1.05 for r in rev)
     return worse, better, len(rev) - worse - better
@@ -127,7 +138,8 @@ def main() -> None:
     print("\noutcomes measured below 0.95:")
     for r in sorted(rows):
         if r.measured < 0.95:
-            print(f"  measured {r.measured:.2f}, statics {r.static:.2f}: {r.verdict:<9} "
+            on = "" if r.before_ticks is None else f" on {r.before_ticks} tick(s)"
+            print(f"  measured {r.measured:.2f}{on}, statics {r.static:.2f}: {r.verdict:<9} "
                   f"{r.phase:<10} {r.old} -> {r.new}  {r.run}")
 
 

@@ -44,7 +44,9 @@ def guarded_agent(root: Root, state: Path, drv: FakeDriver | None = None,
     return Agent(drv, StubModel(PREFERS_1024), policies, drv.discover(), Journal(state, root),
                  state / "audit.jsonl",
                  mode_cfg=ModeConfig(start=start, promote_after=promote_after),
-                 judge=Judge(GuardConfig(window_ticks=2, settle_ticks=1, tolerance=0.3)))
+                 # One baseline tick: these tests are about what the loop does with verdicts.
+                 judge=Judge(GuardConfig(window_ticks=2, settle_ticks=1, tolerance=0.3,
+                                         min_before=1)))
 
 
 def outcomes(state: Path) -> list[tuple[str, str]]:

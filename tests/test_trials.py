@@ -33,6 +33,16 @@ def test_a_change_that_lost_more_than_the_tolerance_is_reverted() -> None:
     assert o.ratio == 0.65 and o.reason == "reward 0.65x of before (< 0.70)"
 
 
+def test_a_regression_on_a_one_tick_baseline_is_reported_but_not_reverted() -> None:
+    # 16 -> 4 on mmap random reads, one tick at 16 in the phase's warm-up: 0.31x measured
+    # where static 4 read 1.16x static 16 (10 s mix --reclaim, -v23).
+    o = judged([100], [100, 31, 31])[-1]
+    assert (o.verdict, o.ratio) == ("inconclusive", 0.31)
+    assert o.reason == ("reward 0.31x of before (< 0.70), but measured before on 1 tick(s): "
+                        "not reverted")
+    assert judged([100], [100, 150, 150])[-1].verdict == "kept"  # a gain is still one
+
+
 def test_a_workload_change_during_the_window_voids_the_comparison() -> None:
     o = judged([100], [50], sig_after=(0.1, 0.1, 1.0, 0.0))[0]
     assert (o.verdict, o.reason) == ("inconclusive", "workload changed during the window")
@@ -109,7 +119,7 @@ def test_pending_says_how_far_the_measurement_is() -> None:
 
 def test_a_vetoed_value_is_barred_at_that_workload_until_it_expires() -> None:
     j = Judge(CFG)
-    o = judged([100], [100, 10, 10])[-1]
+    o = judged([100, 100], [100, 10, 10])[-1]
     j.veto("a", o, SIG, now=1000.0)
     assert j.vetoed("a", SIG, now=1030.0) == {
         1024: "1024 reverted at this workload: reward 0.10x of before (< 0.70)"}
@@ -119,7 +129,7 @@ def test_a_vetoed_value_is_barred_at_that_workload_until_it_expires() -> None:
 
 def test_values_beyond_a_reverted_one_are_barred_too_but_not_those_short_of_it() -> None:
     j = Judge(CFG)
-    o = judged([100], [100, 10, 10])[-1]  # 4 → 1024 reverted
+    o = judged([100, 100], [100, 10, 10])[-1]  # 4 → 1024 reverted
     j.veto("a", o, SIG, now=1000.0)
     got = j.vetoed("a", SIG, now=1030.0, values=[4, 16, 512, 1024, 2048, 4096])
     assert sorted(got) == [1024, 2048, 4096]

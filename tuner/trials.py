@@ -26,6 +26,12 @@ class GuardConfig:
     tolerance: float = 0.3  # revert when after/before < 1 - tolerance
     veto_s: float = 600.0  # how long a reverted value stays barred for that workload
     workload_shift: float = 0.25  # signature distance beyond which a comparison is void
+    # Baseline ticks a revert needs. The reward of mmap random reads moved 2-3x between
+    # seconds at one value (bench/warmup.py), and a one-tick baseline (the phase's second
+    # second, its warm-up) reverted 16 -> 4 twice on 0.31x and 0.60x where static 4 read
+    # 1.16x and 1.40x static 16 (10 s mix --reclaim, -v23). Of the 264 stored outcomes with a
+    # baseline, those were the only reverts on one tick; both right reverts had three.
+    min_before: int = 2
 
 
 @dataclass(frozen=True)
@@ -263,6 +269,10 @@ class Judge:
         ratio = now / before
         if ratio < 1 - self.cfg.tolerance:
             why = f"reward {ratio:.2f}x of before (< {1 - self.cfg.tolerance:.2f})"
+            if len(trial.before) < self.cfg.min_before:
+                # Too thin to act on: a revert also bars the value at this workload.
+                why += f", but measured before on {len(trial.before)} tick(s): not reverted"
+                return self._end(target, "inconclusive", why, before, now, ratio)
             return self._end(target, "reverted", why, before, now, ratio)
         return self._end(target, "kept", f"reward {ratio:.2f}x of before", before, now, ratio)
 
