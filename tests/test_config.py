@@ -30,7 +30,7 @@ def test_defaults_load_and_pass_their_own_validation() -> None:
                               "pressure": {"memory_full_avg10": 60, "io_full_avg10": 100},
                               "regression": {"window_ticks": 3, "settle_ticks": 1,
                                              "tolerance": 0.3, "veto_s": 600,
-                                             "workload_shift": 0.25}}
+                                             "workload_shift": 0.25, "min_before": 2}}
     assert ra["mode"] == "collaboration"
 
 

@@ -39,6 +39,7 @@ _POLICIES = {
         "tolerance": (_NUM, lambda v: 0 < v < 1, "a fraction in (0, 1)"),
         "veto_s": (_NUM, lambda v: 0 <= v <= 86400 * 7, "seconds in [0, 604800]"),
         "workload_shift": (_NUM, lambda v: 0 < v <= 1, "a number in (0, 1]"),
+        "min_before": (int, lambda v: 1 <= v <= 1000, "an integer in [1, 1000]"),
     },
 }
 _PERCENT = (_NUM, lambda v: 0 < v <= 100, "a percentage in (0, 100]")
