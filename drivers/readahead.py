@@ -23,7 +23,6 @@ from mltune.kept import KeptAttr, KeptFile, read_once
 from mltune.procfs import DiskStat, find_counters, parse_block_stat, parse_pressure, parse_u64
 from mltune.sysfs import Root
 from mltune.tracing import STREAM_GAP_PAGES, TraceSampler, TraceStats
-from mltune.trials import moved_apart
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +78,6 @@ MEMINFO_EVERY_S = 5.0
 # and /proc/vmstat ~100 us (the kernel sums per-CPU counters for its ~230 lines): ~15 %
 # of a 1.4 ms tick. The vmstat rates are then over the last 2 s or more.
 SYSTEM_EVERY_S = 2.0
-# A tick whose trace window saw the access pattern move (a part of the workload signature by
-# more than PATTERN_SHIFT since the target's last window) takes its disk features from the
-# window alone, if the disk served WINDOW_MIN_READS in it. The counters since the last tick
-# are mostly the workload that was: 0.38 s into mmap random reads after a stream at 2560,
-# 1087 KiB requests (799 once the stream was gone) left the model's scores flat (0.55-0.58),
-# nothing was written, and the next tick wrote 0.75 s later (shuffled mix, -v23).
-PATTERN_SHIFT = 0.25
-WINDOW_MIN_READS = 8
 
 
 class ReadaheadDriver:
@@ -127,7 +118,6 @@ class ReadaheadDriver:
         # every tick; the counters also at each look between ticks.
         self._attrs: dict[str, KeptAttr] = {}
         self._mem_avail: tuple[float, float] | None = None  # (monotonic time read, fraction)
-        self._sigs: dict[str, tuple[float, ...]] = {}  # each target's last window's pattern
 
     # -- discovery ---------------------------------------------------------------------
     def _all_devices(self) -> list[str]:
@@ -174,7 +164,6 @@ class ReadaheadDriver:
         traced = self._sample([t.name for t in targets])
         prev = self._prev
         self._prev = (now, disks)
-        after: tuple[float, dict[str, DiskStat]] | None = None  # read once, if needed
         out = {}
         for t in targets:
             if t.name not in disks:
@@ -187,17 +176,11 @@ class ReadaheadDriver:
             feats["ra_kb_log2"] = math.log2(max(ra_kb, 1))
             feats.update(_disk_features(disks[t.name], prev[1].get(t.name) if prev else None,
                                         now - prev[0] if prev else 0.0))
+            if not math.isnan(feats["rd_iops"]):
+                self._observed[t.name] = (feats["rd_iops"], feats["rd_mbps"] * 1e6 / 1024)
             stats = traced.get(t.name) if traced is not None else None
             feats.update(_trace_features(stats) if traced is not None
                          else dict.fromkeys(TRACE_FEATURES, NAN))
-            if self._pattern_moved(t.name, feats):
-                after = after or (time.monotonic(), self._disk_stats(targets))
-                recent = after[1].get(t.name)
-                if recent is not None and recent.reads - disks[t.name].reads \
-                        >= WINDOW_MIN_READS:
-                    feats.update(_disk_features(recent, disks[t.name], after[0] - now))
-            if not math.isnan(feats["rd_iops"]):
-                self._observed[t.name] = (feats["rd_iops"], feats["rd_mbps"] * 1e6 / 1024)
             source = self.traced_by if traced is not None else "proc"
             window = self._sampler.slept if self._sampler else 0.0
             reads = feats["rd_iops"]
@@ -206,15 +189,6 @@ class ReadaheadDriver:
             out[t.name] = Observation(t.name, time.time(), feats, source, window, active, ra_kb,
                                       blind=active and traced is not None and not seen)
         return out
-
-    def _pattern_moved(self, name: str, feats: Mapping[str, float]) -> bool:
-        """Whether this window's access pattern moved from the target's last window's
-        (PATTERN_SHIFT); a window that saw nothing leaves the last pattern in place."""
-        sig = workload_signature(feats)
-        if sig is None:
-            return False
-        last, self._sigs[name] = self._sigs.get(name), sig
-        return moved_apart(last, sig, PATTERN_SHIFT)
 
     def _system_features(self, now: float) -> dict[str, float]:
         if self._system is None or now - self._system[0] >= SYSTEM_EVERY_S:

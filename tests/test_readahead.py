@@ -214,42 +214,6 @@ def test_an_active_device_whose_trace_window_caught_nothing_is_blind(
     assert math.isnan(o.features["tr_seq_frac"]) and o.features["tr_rate_log2"] == 0.0
 
 
-def test_a_window_whose_pattern_moved_takes_its_disk_features_from_the_window(
-        fake_root: Root, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
-    # A stream, then random page faults: the counters since the last tick are mostly the
-    # stream's 1 MiB requests, the window's are the faults' 4 KiB ones.
-    drv = ReadaheadDriver(fake_root, devices=["vda"], trace=True)
-    targets = drv.discover()
-    stream = TraceStats(reads=50, faults=0, sync_ra=0, async_ra=5, rate=1000.0, seq_frac=1.0,
-                        near_frac=1.0, log_gap=0.0, req_pages=1.0, files=1, ra_pages=512)
-    faults = TraceStats(reads=0, faults=40, sync_ra=40, async_ra=0, rate=800.0,
-                        seq_frac=0.0, near_frac=0.0, log_gap=10.0, req_pages=math.nan,
-                        files=30, ra_pages=math.nan)
-    windows: list[tuple[TraceStats, int]] = [(stream, 0), (stream, 0), (faults, 40),
-                                             (faults, 40)]
-
-    def sample(names: list[str]) -> dict[str, TraceStats]:
-        stats, reads = windows.pop(0)
-        bump_disk(fake_root, "vda", {0: reads, 2: reads * 8})  # 4 KiB reads in the window
-        clock.now += 0.25
-        return {"vda": stats}
-
-    monkeypatch.setattr(drv, "_sample", sample)
-    drv.observe(targets)
-    bump_disk(fake_root, "vda", {0: 1000, 2: 1000 * 2048})  # 1 MiB requests
-    clock.now += 1.0
-    assert drv.observe(targets)["vda"].features["rd_req_kb"] == pytest.approx(1024)
-    bump_disk(fake_root, "vda", {0: 800, 2: 800 * 2048})  # the stream's last second
-    clock.now += 0.75
-    f = drv.observe(targets)["vda"].features
-    assert f["rd_req_kb"] == pytest.approx(4.0)  # from the window: the faults
-    assert f["rd_iops"] == pytest.approx(40 / 0.25)
-    bump_disk(fake_root, "vda", {0: 800, 2: 800 * 2048})
-    clock.now += 0.75
-    f = drv.observe(targets)["vda"].features  # the same pattern: since the last tick
-    assert f["rd_req_kb"] == pytest.approx((800 * 2048 + 40 * 8) / 2 / 840)
-
-
 def test_without_trace_an_observation_is_never_blind(fake_root: Root, clock: Clock) -> None:
     drv = ReadaheadDriver(fake_root, devices=["vda"], trace=False)
     targets = drv.discover()
