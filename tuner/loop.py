@@ -347,6 +347,12 @@ class Agent:
         if not self.retick:
             if moved:
                 self.retick = f"{name}: access pattern changed at the last tick"
+                # Even after an early tick, when the window could not tell the new pattern
+                # (too few accesses per file for the stream statistics): 0.07 s into mmap
+                # random reads after a stream the watch's tick saw faults in 8 files, the
+                # scores were flat (2048 and 128 within 1 %), and the tick on schedule wrote
+                # 16 a second later (settle 2.4 s, shuffled mix --reclaim, -v24).
+                self.retick_always = any(math.isnan(x) for x in sig or ())
             elif sig is None and not was_blind:
                 self.retick = f"{name}: the last tick's trace caught no access"
                 self.retick_always = True
@@ -494,8 +500,9 @@ class Agent:
 
         A tick that saw the access pattern move (:meth:`_saw`), or wrote, or was the first
         after a write (:meth:`_decide`), brings the next one to 2 x ``watch_s`` after it;
-        after an early tick, only a write, the first tick after one, or a window that
-        caught no access does (the watch's tick 0.27 s into mmap random reads after four
+        after an early tick, only a write, the first tick after one, a window that
+        caught no access, or one that saw the pattern move but not enough of it to tell
+        the stream statistics does (the watch's tick 0.27 s into mmap random reads after four
         streams saw nothing and the next tick came at 1.27 s, 10 s mix ``-v18``; in every
         stored log such early ticks were 3, each 0.24-0.28 s into a phase). A write
         often is the first of two or three steps (2560 -> 32 -> 16 -> 4 from a window that
