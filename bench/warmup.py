@@ -34,11 +34,15 @@ def _sectors(device: str) -> int:
     return int(Path(f"/sys/block/{device}/stat").read_text().split()[2])
 
 
-def _drive(lab: Lab, steps: list[tuple[float, int]], t0: float, stop: threading.Event) -> None:
-    for at, kb in steps:
-        if stop.wait(max(0.0, t0 + at - time.monotonic())):
-            return
-        lab.set_read_ahead_kb(kb)
+def _drive(lab: Lab, steps: list[tuple[float, int]], t0: float, stop: threading.Event,
+           failed: list[BaseException]) -> None:
+    try:
+        for at, kb in steps:
+            if stop.wait(max(0.0, t0 + at - time.monotonic())):
+                return
+            lab.set_read_ahead_kb(kb)
+    except Exception as err:  # re-raised by one(): a schedule not run gives no figure
+        failed.append(err)
 
 
 def one(lab: Lab, schedule: str, duration: float, late: float, start_kb: int) -> \
@@ -50,9 +54,10 @@ def one(lab: Lab, schedule: str, duration: float, late: float, start_kb: int) ->
              "steps": [(0.45, 32), (1.0, 16), (1.55, 4)]}[schedule]
     lab.set_read_ahead_kb(4 if schedule == "4" else start_kb)
     stop = threading.Event()
+    failed: list[BaseException] = []
     run = lab.start("mmap-rand", duration)
     t0 = time.monotonic()
-    driver = threading.Thread(target=_drive, args=(lab, steps, t0, stop))
+    driver = threading.Thread(target=_drive, args=(lab, steps, t0, stop, failed))
     driver.start()
     rates, last = [], _sectors(lab.device)
     try:
@@ -65,6 +70,8 @@ def one(lab: Lab, schedule: str, duration: float, late: float, start_kb: int) ->
     finally:
         stop.set()
         driver.join()
+    if failed:
+        raise failed[0]
     return result.mbps, rates
 
 

@@ -414,7 +414,6 @@ class Agent:
             settling_gain = step[3]
         else:
             settling, settling_gain = None, 0.0
-        last_step = (step[1], step[2]) if step is not None and not step[4] else None
         p = None
         for policy in self.policies:
             if value == current and not getattr(policy, "judges_keep", False):
@@ -422,7 +421,7 @@ class Agent:
             if p is None or p.value != value:  # a new one only when a policy clamped
                 p = Proposal(self.driver.name, target.name, current, value, scores, now, last,
                              recent, pressure, mode, judging, vetoed, trial, settling,
-                             settling_gain, measured, last_step)
+                             settling_gain, measured, self.last_step.get(target.name))
             v = policy.check(p)
             verdicts.append(v)
             if v.action == "deny":

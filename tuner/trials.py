@@ -111,7 +111,6 @@ class Judge:
     cfg: GuardConfig = field(default_factory=GuardConfig)
     trials: dict[str, Trial] = field(default_factory=dict)
     _after: dict[str, list[float]] = field(default_factory=dict)
-    _skip: dict[str, int] = field(default_factory=dict)
     _history: dict[str, deque[tuple[int, float | None, tuple[float, ...] | None]]] = \
         field(default_factory=dict)
     _vetoes: dict[str, list[Veto]] = field(default_factory=dict)
@@ -123,14 +122,15 @@ class Judge:
                 signature: tuple[float, ...] | None) -> Outcome | None:
         """Feed one active tick; returns the trial's outcome once it is decided."""
         hist = self._history.setdefault(target, deque(maxlen=4 * self.cfg.window_ticks))
-        if self._fresh.get(target, 0) > 0:
-            # Settling after a write: not a baseline for the next change. The window of a
-            # phase's first write is the phase's first second, whose reward is not the
-            # phase's: 64 read there, in an emptied cgroup, 2.2x what 4 read later, and
-            # 64 -> 16 -> 4 was reverted on it (10 s mix, --reclaim, -v21, round 3).
+        settling = self._fresh.get(target, 0) > 0
+        if settling:
+            # Settling after a write: not measured for the trial, nor a baseline for the
+            # next change. The window of a phase's first write is the phase's first second,
+            # whose reward is not the phase's: 64 read there, in an emptied cgroup, 2.2x
+            # what 4 read later, and 64 -> 16 -> 4 was reverted on it (10 s mix, --reclaim,
+            # -v21, round 3).
             self._fresh[target] -= 1
-            reward = None
-        hist.append((value, reward, signature))
+        hist.append((value, None if settling else reward, signature))
         trial = self.trials.get(target)
         if trial is None:
             return None
@@ -139,8 +139,7 @@ class Judge:
         if shifted(signature, trial.signature, self.cfg.workload_shift):
             return self._end(target, "inconclusive", "workload changed during the window")
         self._age[target] = age = self._age.get(target, 0) + 1
-        if self._skip.get(target, 0) > 0:
-            self._skip[target] -= 1
+        if settling:
             return None
         if reward is None:
             if age > self.cfg.settle_ticks + 3 * self.cfg.window_ticks:
@@ -176,7 +175,6 @@ class Judge:
         if t is not None and extends((t.old, t.new), old, new):
             self.trials[target] = Trial(decision, t.old, new, predicted, t.before, t.signature)
             self._after[target] = []
-            self._skip[target] = self.cfg.settle_ticks
             self._age[target] = 0
             return None
         hist = self._history.get(target, deque())
@@ -185,7 +183,6 @@ class Judge:
                   and not shifted(s, sig, self.cfg.workload_shift)][-self.cfg.window_ticks:]
         self.trials[target] = Trial(decision, old, new, predicted, tuple(before), sig)
         self._after[target] = []
-        self._skip[target] = self.cfg.settle_ticks
         self._age[target] = 0
         if not before:
             return self._end(target, "inconclusive", "no reward measured at the old value")
