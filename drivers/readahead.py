@@ -78,6 +78,11 @@ MEMINFO_EVERY_S = 5.0
 # and /proc/vmstat ~100 us (the kernel sums per-CPU counters for its ~230 lines): ~15 %
 # of a 1.4 ms tick. The vmstat rates are then over the last 2 s or more.
 SYSTEM_EVERY_S = 2.0
+# told_random(): at least this many page faults in a window, each in a file of its own.
+RANDOM_FAULT_FILES = 8
+# A tick after a write takes its disk features over its sampled window (observe()) when
+# the window saw at least this many reads; below it, a mean request size is noise.
+WINDOW_MIN_READS = 20
 
 
 class ReadaheadDriver:
@@ -86,6 +91,11 @@ class ReadaheadDriver:
     features = FEATURES
     model_features = MODEL_FEATURES
     trace_features = TRACE_FEATURES
+
+    @staticmethod
+    def derive(features: dict[str, float]) -> dict[str, float]:
+        """Features inferred from the others (:func:`told_random`), for mltune.train."""
+        return told_random(features)
 
     def __init__(self, root: Root, devices: Sequence[str] = (), include: Sequence[str] = ("*",),
                  exclude: Sequence[str] = DEFAULT_EXCLUDE, trace: bool = True,
@@ -101,6 +111,7 @@ class ReadaheadDriver:
         self._sampler: TraceSampler | None = None
         self._sampled: tuple[str, ...] = ()
         self._prev: tuple[float, dict[str, DiskStat]] | None = None
+        self._wrote: set[str] = set()  # targets written since the last observe()
         # (monotonic time read, the features, the vmstat counters) of the last read of
         # /proc/vmstat and /proc/pressure/*: see SYSTEM_EVERY_S.
         self._system: tuple[float, dict[str, float], dict[str, int]] | None = None
@@ -164,6 +175,21 @@ class ReadaheadDriver:
         traced = self._sample([t.name for t in targets])
         prev = self._prev
         self._prev = (now, disks)
+        # A target written since the last tick: its disk counters over the interval mostly
+        # count the old value's reads (files opened before the write keep it until they
+        # are reopened, and requests in flight complete after it). Mmap random reads 0.56 s
+        # after 2560 -> 16 showed 222 KiB requests where 16 KiB ones were being issued, and
+        # 16 was kept over 4 for another tick; 0.55 s later they were 15.8 KiB and 4 was
+        # written (shuffled mix -v26; in 26 of 37 stored mmap-rand phases the step after
+        # the first one waited so). The window just sampled is the newest view there is.
+        fresh: dict[str, tuple[DiskStat, DiskStat, float]] = {}
+        if self._wrote:
+            later = self._disk_stats([t for t in targets if t.name in self._wrote])
+            dt = time.monotonic() - now
+            for name, stat in later.items():
+                if name in disks and stat.reads - disks[name].reads >= WINDOW_MIN_READS:
+                    fresh[name] = (stat, disks[name], dt)
+            self._wrote = set()
         out = {}
         for t in targets:
             if t.name not in disks:
@@ -174,13 +200,18 @@ class ReadaheadDriver:
                 continue  # a garbled knob blinds this target only; the loop reports it
             feats = dict(system)
             feats["ra_kb_log2"] = math.log2(max(ra_kb, 1))
-            feats.update(_disk_features(disks[t.name], prev[1].get(t.name) if prev else None,
-                                        now - prev[0] if prev else 0.0))
+            if t.name in fresh:
+                feats.update(_disk_features(*fresh[t.name]))
+            else:
+                feats.update(_disk_features(disks[t.name],
+                                            prev[1].get(t.name) if prev else None,
+                                            now - prev[0] if prev else 0.0))
             if not math.isnan(feats["rd_iops"]):
                 self._observed[t.name] = (feats["rd_iops"], feats["rd_mbps"] * 1e6 / 1024)
             stats = traced.get(t.name) if traced is not None else None
             feats.update(_trace_features(stats) if traced is not None
                          else dict.fromkeys(TRACE_FEATURES, NAN))
+            told_random(feats)
             source = self.traced_by if traced is not None else "proc"
             window = self._sampler.slept if self._sampler else 0.0
             reads = feats["rd_iops"]
@@ -368,6 +399,7 @@ class ReadaheadDriver:
 
     def apply(self, change: Change) -> str:
         owner = change.path.rsplit("/queue/", 1)[0]
+        self._wrote.add(change.target)
         self.root.write(change.path, change.new, owner=owner)
         got = self.root.read(change.path, owner=owner)
         if got != change.expect:
@@ -449,6 +481,32 @@ def app_kib_s(f: Mapping[str, float]) -> float | None:
     per_fault = min(2 ** gap, STREAM_GAP_PAGES + 1) if seq >= 0.5 and gap > 0 else 1.0
     pages = faults * per_fault + (1 - faults) * (1.0 if math.isnan(req) else req)
     return (2 ** rate_log2 - 1) * pages * 4
+
+
+def told_random(f: dict[str, float]) -> dict[str, float]:
+    """Stream and adjacency fractions 0 (in place, and returned) for a window of page
+    faults that say "random" though no file was accessed twice: at least
+    RANDOM_FAULT_FILES faults, each in a file of its own, no readahead event, at a
+    readahead of 16 KiB or more.
+
+    Why: a fault outside a stream makes the kernel read around it (do_sync_mmap_readahead)
+    without a readahead tracepoint, where the faults of a sequential mmap reader land on
+    the page marked PG_readahead and fire page_cache_async_ra. Mmap random reads at 2560
+    KiB fault ~300 times a second over 64 files, so a 0.25 s window sees each file once and
+    the stream statistics stay unknown; the model, which has such rows only at 4096 (19 of
+    960), scored every value within 2 % and the first write waited ~0.8 s for the next
+    tick (7 of 37 stored mmap-rand phases). In every stored benchmark log the 85 windows
+    this rule matches were mmap random reads; with it the shipped model picks 64 at +48-78
+    % on those flat ticks. Applied in the same way to the training rows (`mltune train`)."""
+    def num(key: str) -> float:
+        v = f.get(key)
+        return NAN if v is None else v
+
+    if math.isnan(num("tr_seq_frac")) and num("tr_fault_frac") >= 0.5 \
+            and math.isnan(num("tr_async_frac")) and num("tr_files") >= RANDOM_FAULT_FILES \
+            and num("ra_kb_log2") >= 4:
+        f["tr_seq_frac"] = f["tr_near_frac"] = 0.0
+    return f
 
 
 def _trace_features(s: TraceStats | None) -> dict[str, float]:

@@ -193,6 +193,89 @@ def test_disk_and_vm_rates_are_deltas_between_two_observations(
     assert f["refault_s"] == pytest.approx(5)
 
 
+def _reading_window(fake_root: Root, clock: Clock, reads: int, sectors: int
+                    ) -> object:
+    """A stand-in for the trace sample: ``reads`` requests of ``sectors`` in total complete
+    on vda during its 0.05 s window."""
+    one = TraceStats(reads=3, faults=0, sync_ra=0, async_ra=0, rate=60.0, seq_frac=0.0,
+                     near_frac=0.0, log_gap=9.0, req_pages=1.0, files=3, ra_pages=math.nan)
+
+    def sample(names: list[str]) -> dict[str, TraceStats]:
+        bump_disk(fake_root, "vda", {0: reads, 2: sectors})
+        clock.now += 0.05
+        return {"vda": one}
+    return sample
+
+
+@pytest.mark.parametrize("wrote", [True, False])
+def test_a_tick_after_a_write_takes_its_disk_features_over_its_window(
+        fake_root: Root, clock: Clock, monkeypatch: pytest.MonkeyPatch, wrote: bool) -> None:
+    drv = ReadaheadDriver(fake_root, devices=["vda"], trace=True)
+    targets = drv.discover()
+    monkeypatch.setattr(drv, "_sample", _reading_window(fake_root, clock, 0, 0))
+    drv.observe(targets)
+    if wrote:
+        drv.apply(drv.plan(targets[0], 16))
+    # The interval: 400 reads of 1 MiB at the old value; the window: 100 of 16 KiB.
+    bump_disk(fake_root, "vda", {0: 400, 2: 400 * 2048})
+    clock.now += 1.0
+    monkeypatch.setattr(drv, "_sample", _reading_window(fake_root, clock, 100, 100 * 32))
+    f = drv.observe(targets)["vda"].features
+    if wrote:
+        assert f["rd_req_kb"] == pytest.approx(16.0)
+        assert f["rd_iops"] == pytest.approx(100 / 0.05)
+    else:  # from the last tick's counters to this tick's, read before its window
+        assert f["rd_req_kb"] == pytest.approx(1024.0)
+        assert f["rd_iops"] == pytest.approx(400 / 1.05)
+    # Only the tick right after the write: the next one is over its whole interval again.
+    bump_disk(fake_root, "vda", {0: 100, 2: 100 * 32})
+    clock.now += 1.0
+    f = drv.observe(targets)["vda"].features
+    assert f["rd_req_kb"] == pytest.approx(16.0)
+    assert f["rd_iops"] == pytest.approx(200 / 1.05)
+
+
+def test_a_window_with_too_few_reads_after_a_write_leaves_the_interval(
+        fake_root: Root, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    drv = ReadaheadDriver(fake_root, devices=["vda"], trace=True)
+    targets = drv.discover()
+    monkeypatch.setattr(drv, "_sample", _reading_window(fake_root, clock, 0, 0))
+    drv.observe(targets)
+    drv.apply(drv.plan(targets[0], 16))
+    bump_disk(fake_root, "vda", {0: 400, 2: 400 * 2048})
+    clock.now += 1.0
+    few = readahead.WINDOW_MIN_READS - 1
+    monkeypatch.setattr(drv, "_sample", _reading_window(fake_root, clock, few, few * 32))
+    f = drv.observe(targets)["vda"].features
+    assert f["rd_iops"] == pytest.approx(400 / 1.05)
+    assert f["rd_req_kb"] == pytest.approx(1024.0)
+
+
+def _faults(**over: float | None) -> dict[str, float | None]:
+    """A window of mmap random faults at 2560 KiB: 24 faults in 24 files, no readahead."""
+    return {"tr_seq_frac": None, "tr_near_frac": None, "tr_fault_frac": 1.0,
+            "tr_async_frac": None, "tr_files": 24.0, "ra_kb_log2": math.log2(2560)} | over
+
+
+def test_faults_each_in_a_file_of_its_own_without_readahead_are_random() -> None:
+    f = readahead.told_random(_faults())
+    assert f["tr_seq_frac"] == 0.0 and f["tr_near_frac"] == 0.0
+    assert ReadaheadDriver.derive(_faults(tr_seq_frac=math.nan))["tr_seq_frac"] == 0.0
+
+
+@pytest.mark.parametrize("over", [
+    {"tr_seq_frac": 0.6},  # the window could tell: left as measured
+    {"tr_async_frac": 1.0},  # a readahead event: a stream's faults fire it
+    {"tr_files": readahead.RANDOM_FAULT_FILES - 1.0},  # too few faults to say
+    {"tr_fault_frac": 0.2},  # read() requests, not faults
+    {"ra_kb_log2": 2.0},  # at 4 KiB no readahead fires even for a stream
+    {"tr_fault_frac": None},  # the window saw nothing
+], ids=short_id)
+def test_what_is_not_a_window_of_random_faults_is_left_alone(over: dict[str, float]) -> None:
+    f = _faults(**over)
+    assert readahead.told_random(dict(f)) == f
+
+
 def test_an_active_device_whose_trace_window_caught_nothing_is_blind(
         fake_root: Root, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
     drv = ReadaheadDriver(fake_root, devices=["vda"], trace=True)

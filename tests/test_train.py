@@ -131,3 +131,28 @@ def test_dataset_cut_mid_row_is_refused(tmp_path: Path) -> None:
     p.write_text(p.read_text()[:-20])
     with pytest.raises(MltuneError, match="unreadable"):
         load_dataset(p)
+
+
+def test_the_drivers_derived_features_are_what_the_model_is_trained_on(tmp_path: Path) -> None:
+    # A derive rule that turns the stream fraction around: trained through it, the model
+    # learns that a window showing seq_frac ~1 (as derived from ~0) wants the random
+    # readers' value, and the dataset file keeps what was measured.
+    data = write_dataset(tmp_path / "data.jsonl")
+    before = data.read_bytes()
+    seen: list[float | None] = []
+
+    def flip(f: dict[str, Any]) -> dict[str, Any]:
+        seen.append(f["tr_seq_frac"])
+        return {**f, "tr_seq_frac": 1.0 - f["tr_seq_frac"], "tr_near_frac": None,
+                "tr_log_gap": None}
+
+    out = tmp_path / "m" / "readahead.txt"
+    train(data, out, FEATURES, TRACE_FEATURES, "readahead", flip)
+    assert len(seen) == len(load_dataset(data)[1])  # every row, once
+    assert data.read_bytes() == before
+    model = Model.load(out, out.with_suffix(".json"), "readahead", FEATURES)
+    rng = random.Random(5)
+    feats = {k: (math.nan if v is None else v) for k, v in _features("seq", 128, rng).items()}
+    feats |= {"tr_near_frac": math.nan, "tr_log_gap": math.nan}
+    scores = model.score(feats, VALUES)
+    assert max(scores, key=scores.get) == 4, scores

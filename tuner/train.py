@@ -18,7 +18,7 @@ import json
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -116,8 +116,14 @@ def evaluate(booster: Any, rows: Sequence[dict[str, Any]], features: Sequence[st
 
 
 def train(dataset: Path, out_txt: Path, features: Sequence[str],
-          trace_features: Sequence[str], driver: str) -> dict[str, Any]:
+          trace_features: Sequence[str], driver: str,
+          derive: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """``derive``: the driver's rule for features inferred from the others (the readahead
+    driver's ``told_random``), applied to each row as the driver applies it when it
+    observes: the dataset keeps what was measured, the model sees what the agent will."""
     _, rows = load_dataset(dataset)
+    if derive is not None:
+        rows = [{**r, "features": derive(dict(r["features"]))} for r in rows]
     perf = perf_table(rows)
     values = sorted({v for t in perf.values() for v in t})
     names = [*features, CANDIDATE_FEATURE]
