@@ -180,8 +180,9 @@ class ReadaheadDriver:
         # are reopened, and requests in flight complete after it). Mmap random reads 0.56 s
         # after 2560 -> 16 showed 222 KiB requests where 16 KiB ones were being issued, and
         # 16 was kept over 4 for another tick; 0.55 s later they were 15.8 KiB and 4 was
-        # written (shuffled mix -v26; in 26 of 37 stored mmap-rand phases the step after
-        # the first one waited so). The window just sampled is the newest view there is.
+        # written (shuffled mix -v26). In 33 of the 36 stored mmap-rand phases that wrote
+        # (-v20 to -v26) the tick after the first write saw requests over twice the new
+        # value, and 16 kept it a tick longer. The window just sampled is the newest view.
         fresh: dict[str, tuple[DiskStat, DiskStat, float]] = {}
         if self._wrote:
             later = self._disk_stats([t for t in targets if t.name in self._wrote])
@@ -495,9 +496,10 @@ def told_random(f: dict[str, float]) -> dict[str, float]:
     KiB fault ~300 times a second over 64 files, so a 0.25 s window sees each file once and
     the stream statistics stay unknown; the model, which has such rows only at 4096 (19 of
     960), scored every value within 2 % and the first write waited ~0.8 s for the next
-    tick (7 of 37 stored mmap-rand phases). In every stored benchmark log the 85 windows
-    this rule matches were mmap random reads; with it the shipped model picks 64 at +48-78
-    % on those flat ticks. Applied in the same way to the training rows (`mltune train`)."""
+    tick (7 of the 36 mmap-rand phases that wrote, -v20 to -v26). In every stored benchmark
+    log the 85 windows this rule matches were mmap random reads; with it the shipped model
+    picks 64 at +48-78 % on those flat ticks. Applied in the same way to the training rows
+    (`mltune train`)."""
     def num(key: str) -> float:
         v = f.get(key)
         return NAN if v is None else v
