@@ -156,3 +156,19 @@ def test_the_drivers_derived_features_are_what_the_model_is_trained_on(tmp_path:
     feats |= {"tr_near_frac": math.nan, "tr_log_gap": math.nan}
     scores = model.score(feats, VALUES)
     assert max(scores, key=scores.get) == 4, scores
+
+
+def test_jitter_adds_copies_with_the_feature_scaled_and_the_same_labels() -> None:
+    rows = [{"pattern": "seq", "rep": 0, "value": 4, "mbps": 100.0,
+             "features": {"ra_kb_log2": 2.0, "rd_req_kb": 8.0, "tr_seq_frac": 1.0}},
+            {"pattern": "seq", "rep": 0, "value": 4, "mbps": 100.0,
+             "features": {"ra_kb_log2": 2.0, "rd_req_kb": None, "tr_seq_frac": 1.0}}]
+    perf = {"seq": {4: 100.0, 1024: 400.0}}
+    names = ["ra_kb_log2", "rd_req_kb", "tr_seq_frac"]
+    X, y, idx = matrix(rows, names, perf, ["tr_seq_frac"], {"rd_req_kb": (0.5, 2.0)})
+    first = [x[1] for x, i in zip(X, idx, strict=True) if i == 0]
+    # measured, /proc-only, then each copy of both: x 0.5, x 2 (each for 2 candidates)
+    assert first == [8.0, 8.0, 8.0, 8.0, 4.0, 4.0, 4.0, 4.0, 16.0, 16.0, 16.0, 16.0]
+    assert y[:12] == [0.25, 1.0] * 6
+    # A row without the feature gets no copies: there is nothing to scale.
+    assert idx.count(1) == 4

@@ -18,7 +18,7 @@ import json
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,13 +65,17 @@ def perf_table(rows: Sequence[dict[str, Any]]) -> dict[str, dict[int, float]]:
 
 
 def matrix(rows: Sequence[dict[str, Any]], features: Sequence[str],
-           perf: dict[str, dict[int, float]], trace_features: Sequence[str] = ()
+           perf: dict[str, dict[int, float]], trace_features: Sequence[str] = (),
+           jitter: Mapping[str, Sequence[float]] | None = None
            ) -> tuple[list[list[float]], list[float], list[int]]:
     """Rows × candidates → (X, y, row index). With ``trace_features``, each observation is
-    also added with those features missing, so the model has a /proc-only route."""
+    also added with those features missing, so the model has a /proc-only route. With
+    ``jitter`` (feature → factors), each is also added with that feature times each factor:
+    a difference smaller than the factors span is then no ground for a split."""
     X: list[list[float]] = []
     y: list[float] = []
     idx: list[int] = []
+    scaled = [(features.index(f), k) for f, ks in (jitter or {}).items() for k in ks]
     for i, r in enumerate(rows):
         best = max(perf[r["pattern"]].values())
         base = [_num(r["features"].get(f)) for f in features]
@@ -79,6 +83,10 @@ def matrix(rows: Sequence[dict[str, Any]], features: Sequence[str],
         if trace_features:
             variants.append([math.nan if f in trace_features else v
                              for f, v in zip(features, base, strict=True)])
+        measured = list(variants)
+        for j, k in scaled:
+            variants += [[*v[:j], v[j] * k, *v[j + 1:]] for v in measured
+                         if not math.isnan(v[j])]
         for feats in variants:
             for value, mbps in perf[r["pattern"]].items():
                 X.append([*feats, math.log2(value)])
@@ -117,10 +125,12 @@ def evaluate(booster: Any, rows: Sequence[dict[str, Any]], features: Sequence[st
 
 def train(dataset: Path, out_txt: Path, features: Sequence[str],
           trace_features: Sequence[str], driver: str,
-          derive: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> dict[str, Any]:
+          derive: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+          jitter: Mapping[str, Sequence[float]] | None = None) -> dict[str, Any]:
     """``derive``: the driver's rule for features inferred from the others (the readahead
     driver's ``told_random``), applied to each row as the driver applies it when it
-    observes: the dataset keeps what was measured, the model sees what the agent will."""
+    observes: the dataset keeps what was measured, the model sees what the agent will.
+    ``jitter``: the driver's features whose small differences are noise (:func:`matrix`)."""
     _, rows = load_dataset(dataset)
     if derive is not None:
         rows = [{**r, "features": derive(dict(r["features"]))} for r in rows]
@@ -131,10 +141,10 @@ def train(dataset: Path, out_txt: Path, features: Sequence[str],
     for pattern in sorted(perf):
         train_rows = [r for r in rows if r["pattern"] != pattern]
         test_rows = [r for r in rows if r["pattern"] == pattern]
-        X, y, _ = matrix(train_rows, features, perf, trace_features)
+        X, y, _ = matrix(train_rows, features, perf, trace_features, jitter)
         booster = _fit(X, y, names)
         held_out[pattern] = statistics.mean(evaluate(booster, test_rows, features, perf, values))
-    X, y, _ = matrix(rows, features, perf, trace_features)
+    X, y, _ = matrix(rows, features, perf, trace_features, jitter)
     booster = _fit(X, y, names)
     train_fit = statistics.mean(evaluate(booster, rows, features, perf, values))
     text = booster.model_to_string()
@@ -155,7 +165,9 @@ def train(dataset: Path, out_txt: Path, features: Sequence[str],
                                 for p, t in perf.items()}}
     meta = ModelMeta(driver, tuple(names), tuple(values),
                      hashlib.sha256(text.encode("utf-8")).hexdigest(),
-                     f"regression on normalised throughput, {ROUNDS} rounds",
+                     f"regression on normalised throughput, {ROUNDS} rounds"
+                     + "".join(f"; {f} also x {', '.join(f'{k:g}' for k in ks)}"
+                               for f, ks in (jitter or {}).items()),
                      metrics, data)
     write_json(out_txt.with_suffix(".json"), meta.to_json())
     return metrics
