@@ -75,9 +75,11 @@ MEMINFO_EVERY_S = 5.0
 # /proc/pressure/* (the pressure guard's avg10) and /proc/vmstat (audit-only rates) are read
 # at most this often. The kernel recomputes the PSI averages every 2 s (PSI_FREQ), so a
 # read in between returns the same figures; each pressure file cost ~56 us at a tick here
-# and /proc/vmstat ~100 us (the kernel sums per-CPU counters for its ~230 lines): ~15 %
-# of a 1.4 ms tick. The vmstat rates are then over the last 2 s or more.
-SYSTEM_EVERY_S = 2.0
+# and /proc/vmstat ~100 us (the kernel sums per-CPU counters for its ~230 lines): 0.15-0.35
+# ms on the ticks that read them, every other tick at 2 s. At 4 s one tick in four reads
+# them; avg10 is a 10 s average, so the pressure guard sees it at most 2 s later than it
+# would at 2 s. The vmstat rates are then over the last 4 s or more.
+SYSTEM_EVERY_S = 4.0
 # told_random(): at least this many page faults in a window, each in a file of its own.
 RANDOM_FAULT_FILES = 8
 # A tick after a write takes its disk features over its sampled window (observe()) when
