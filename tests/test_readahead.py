@@ -176,15 +176,17 @@ def test_disk_and_vm_rates_are_deltas_between_two_observations(
     drv = ReadaheadDriver(fake_root, devices=["vda"], trace=False)
     targets = drv.discover()
     drv.observe(targets)
-    # 2 s later: 1000 reads, 250 merged, 16000 sectors (8 MiB), 500 ms busy.
-    bump_disk(fake_root, "vda", {0: 1000, 1: 250, 2: 16000, 9: 500})
-    bump(fake_root, "proc/vmstat", "pgmajfault", {1: 100})
-    bump(fake_root, "proc/vmstat", "pgpgin", {1: 2048})
-    bump(fake_root, "proc/vmstat", "workingset_refault_file", {1: 10})
-    clock.now += 2.0
+    # 4 s later (SYSTEM_EVERY_S: vmstat is read again): 2000 reads, 500 merged, 32000
+    # sectors (16 MiB), 1000 ms busy.
+    assert SYSTEM_EVERY_S == 4.0
+    bump_disk(fake_root, "vda", {0: 2000, 1: 500, 2: 32000, 9: 1000})
+    bump(fake_root, "proc/vmstat", "pgmajfault", {1: 200})
+    bump(fake_root, "proc/vmstat", "pgpgin", {1: 4096})
+    bump(fake_root, "proc/vmstat", "workingset_refault_file", {1: 20})
+    clock.now += 4.0
     f = drv.observe(targets)["vda"].features
     assert f["rd_iops"] == pytest.approx(500)
-    assert f["rd_mbps"] == pytest.approx(16000 * 512 / 1e6 / 2)
+    assert f["rd_mbps"] == pytest.approx(32000 * 512 / 1e6 / 4)
     assert f["rd_req_kb"] == pytest.approx(8.0)
     assert f["rd_merge_frac"] == pytest.approx(0.2)
     assert f["util"] == pytest.approx(0.25)
