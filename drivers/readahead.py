@@ -412,8 +412,8 @@ class ReadaheadDriver:
 
     def apply(self, change: Change) -> str:
         owner = change.path.rsplit("/queue/", 1)[0]
-        self._wrote.add(change.target)
         self.root.write(change.path, change.new, owner=owner)
+        self._wrote.add(change.target)  # written: the next observe() reads its window
         got = self.root.read(change.path, owner=owner)
         if got != change.expect:
             # repr: whatever the kernel shows, the message (and its log line) is one line.

@@ -129,7 +129,8 @@ def train(dataset: Path, out_txt: Path, features: Sequence[str],
           jitter: Mapping[str, Sequence[float]] | None = None) -> dict[str, Any]:
     """``derive``: the driver's rule for features inferred from the others (the readahead
     driver's ``told_random``), applied to each row as the driver applies it when it
-    observes: the dataset keeps what was measured, the model sees what the agent will.
+    observes, so the model sees what the agent will. It must change nothing applied twice:
+    rows collected through the driver's observe() already carry it.
     ``jitter``: the driver's features whose small differences are noise (:func:`matrix`)."""
     _, rows = load_dataset(dataset)
     if derive is not None:
