@@ -2,7 +2,8 @@
 
 ``optional=True``: without a compiler (or Python headers) the build warns and the install
 goes on; mltune then decodes perf records in Python (see mltune.tracing.DECODING) and scores
-candidates with NumPy (see mltune.forest.NATIVE)."""
+candidates with NumPy (see mltune.forest.NATIVE), and switches perf events with plain
+ioctls (see mltune.perf.SWITCH)."""
 
 from setuptools import Extension, setup
 
@@ -13,4 +14,6 @@ setup(ext_modules=[
               extra_compile_args=FLAGS),
     Extension("mltune._fastforest", ["tuner/_fastforest.c"], optional=True,
               extra_compile_args=FLAGS),
+    Extension("mltune._perfswitch", ["tuner/_perfswitch.c"], optional=True,
+              extra_compile_args=[*FLAGS, "-pthread"], extra_link_args=["-pthread"]),
 ])

@@ -219,6 +219,11 @@ def baseline_package(rev: str, into: Path) -> Path:
     archive = subprocess.run(["git", "-C", str(repo), "archive", rev], check=True,
                              capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
+    if (src / "setup.py").exists():
+        # The C extensions, as pip builds them: without them the baseline would decode the
+        # trace and score the model in Python, and look slower than it is.
+        subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=src,
+                       check=True, capture_output=True)
     shutil.copytree(src / "tuner", pkg)
     for sub in ("drivers", "policies", "configs", "models"):
         shutil.copytree(src / sub, pkg / sub)

@@ -30,6 +30,7 @@ import select
 import struct
 import time
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from .errors import MltuneError
 from .ringbuf import Decoder, Event, EventFormat, line_len, merge_capped, native_layouts
@@ -54,6 +55,12 @@ _HEADER = struct.Struct("<IHH").unpack_from  # perf_event_header: type, misc, si
 _SAMPLE = struct.Struct("<QIH").unpack_from
 _U64 = struct.Struct("<Q")
 _DATA_HEAD, _DATA_TAIL, _DATA_OFFSET = 1024, 1032, 1040  # in struct perf_event_mmap_page
+
+
+try:  # built by pip install from tuner/_perfswitch.c; optional: without it, plain ioctls
+    from ._perfswitch import Switcher as SWITCH
+except ImportError:  # pragma: no cover - depends on the build
+    SWITCH = None
 
 
 class PerfError(MltuneError):
@@ -104,7 +111,7 @@ class PerfSource:
 
     def __init__(self, formats: Sequence[EventFormat], table: dict[int, Decoder],
                  event_filter: str, cpus: Sequence[int], data_pages: int = 8,
-                 enough: int = 16384) -> None:
+                 enough: int = 16384, threaded: bool = True) -> None:
         if data_pages & (data_pages - 1):
             raise ValueError("perf ring buffers are a power of two pages")
         self.formats = list(formats)
@@ -124,11 +131,19 @@ class PerfSource:
         self._fds: list[int] = []
         self._maps: list[mmap.mmap] = []
         self._poll = select.poll()
+        # A thread on each CPU switches its group (mltune._perfswitch): no IPI waited for.
+        self.threaded = threaded and SWITCH is not None
+        self._switcher: Any = None
 
     def open(self) -> None:
         try:
             for cpu in self.cpus:
                 self._open_cpu(cpu)
+            if self.threaded:
+                try:
+                    self._switcher = SWITCH(self._leaders, self.cpus)
+                except OSError:  # e.g. no threads left: the ioctls work from here too
+                    self.threaded = False
         except BaseException:
             self.close()
             raise
@@ -191,8 +206,21 @@ class PerfSource:
         return False
 
     def switch(self, on: bool) -> None:
+        """Enable or disable every CPU's group. Threaded, it returns at once: a CPU's thread
+        may disable its group after the window was drained, so the records written since
+        are dropped when the next window starts."""
         if on:
             self._poll.poll(0)  # take a wake-up left from the last window: not this one's
+            if self._switcher is not None:
+                for m in self._maps:
+                    _U64.pack_into(m, _DATA_TAIL, _U64.unpack_from(m, _DATA_HEAD)[0])
+        if self._switcher is not None:
+            try:
+                self._switcher.switch(on)
+            except OSError as err:
+                raise PerfError(f"perf ioctl from a CPU's thread: "
+                                f"{os.strerror(err.errno or 0)}") from err
+            return
         request = _ENABLE if on else _DISABLE
         for fd in self._leaders:
             self._ioctl(fd, request, 0)
@@ -246,6 +274,9 @@ class PerfSource:
             pos += size
 
     def close(self) -> None:
+        if self._switcher is not None:  # joined before the descriptors it uses are closed
+            self._switcher.close()
+            self._switcher = None
         for m in self._maps:
             m.close()
         for fd in self._fds:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from mltune import perf
 from mltune.perf import PerfSource
 from mltune.ringbuf import decode
 from mltune.sysfs import Root
@@ -172,6 +173,39 @@ def test_native_statistics_of_perf_windows_equal_the_python_path(lab, pattern: s
             assert src.lost - lost == want_lost
             accesses += sum(s.accesses for s in want.values())
         assert accesses > 100, "fio's accesses were not traced"
+    finally:
+        run.stop()
+        sampler.close()
+
+
+@pytest.mark.parametrize("threaded", [True, False], ids=["a-thread-per-cpu", "ioctls"])
+def test_a_window_records_between_its_switches_and_nothing_after(
+        lab, threaded: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The events are on only in the window, whoever switches them: the agent (``ioctls``) or
+    a thread on each CPU (mltune._perfswitch), whose disable may come after switch(False)
+    returned, never much later."""
+    if not threaded:
+        monkeypatch.setattr(perf, "SWITCH", None)
+    elif perf.SWITCH is None:
+        pytest.skip("mltune._perfswitch is not built (no C compiler when installed?)")
+    dev = tuple(int(x) for x in Path(f"/sys/block/{lab.device}/dev").read_text().split(":"))
+    sampler = TraceSampler(Root("/"), {lab.device: [dev]}, source="perf")
+    sampler.open()
+    src = sampler.source
+    assert isinstance(src, PerfSource) and src.threaded == threaded
+    lab.set_read_ahead_kb(128)
+    run = lab.start("seq", 5)
+    try:
+        time.sleep(1.0)
+        assert sum(map(len, src.drain())) == 0, "recorded before any window"
+        src.switch(True)
+        time.sleep(0.05)
+        src.switch(False)
+        assert sum(map(len, src.drain())) > 0, "fio's reads were not traced"
+        time.sleep(0.2)  # long enough for a CPU's thread to have run its disable
+        src.drain()
+        time.sleep(0.3)
+        assert sum(map(len, src.drain())) == 0, "still recording after the window"
     finally:
         run.stop()
         sampler.close()
