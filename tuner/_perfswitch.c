@@ -144,6 +144,10 @@ static int init(Switcher *s, PyObject *args, PyObject *kw) {
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
+    /* A thread needs little stack: 64 KiB, not the default 8 MiB of address space each. */
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 1 << 16);
     int err = 0;
     for (Py_ssize_t i = 0; i < n && !err; i++) {
         Worker *w = &s->w[i];
@@ -154,9 +158,10 @@ static int init(Switcher *s, PyObject *args, PyObject *kw) {
         }
         w->rd = p[0];
         w->wr = p[1];
-        err = pthread_create(&w->thread, NULL, run, w);
+        err = pthread_create(&w->thread, &attr, run, w);
         w->started = !err;
     }
+    pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (err) {
         stop(s);

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from mltune import perf
+from mltune import perf as perfmod
 from mltune.perf import PerfSource
 from mltune.ringbuf import decode
 from mltune.sysfs import Root
@@ -80,8 +80,11 @@ def test_raw_window_features_equal_the_kernel_text_through_the_reference(
 
 
 @pytest.mark.parametrize("pattern,ra", [("seq", 128), ("mmap-rand", 16), ("multi-seq", 2048)])
-def test_perf_events_record_what_the_tracefs_instance_records(lab, pattern: str,
-                                                              ra: int) -> None:
+def test_perf_events_record_what_the_tracefs_instance_records(
+        lab, pattern: str, ra: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Switched by the test's own ioctls: a CPU's thread (mltune._perfswitch) may enable its
+    # group after the instance began, and this compares windows that must nest.
+    monkeypatch.setattr(perfmod, "SWITCH", None)
     root = Root("/")
     dev = tuple(int(x) for x in Path(f"/sys/block/{lab.device}/dev").read_text().split(":"))
     inst = TraceSampler(root, {lab.device: [dev]}, source="tracefs")
@@ -185,8 +188,8 @@ def test_a_window_records_between_its_switches_and_nothing_after(
     a thread on each CPU (mltune._perfswitch), whose disable may come after switch(False)
     returned, never much later."""
     if not threaded:
-        monkeypatch.setattr(perf, "SWITCH", None)
-    elif perf.SWITCH is None:
+        monkeypatch.setattr(perfmod, "SWITCH", None)
+    elif perfmod.SWITCH is None:
         pytest.skip("mltune._perfswitch is not built (no C compiler when installed?)")
     dev = tuple(int(x) for x in Path(f"/sys/block/{lab.device}/dev").read_text().split(":"))
     sampler = TraceSampler(Root("/"), {lab.device: [dev]}, source="perf")
