@@ -9,9 +9,10 @@
  *
  * Here each CPU has a thread pinned to it that waits on a pipe and issues its group's ioctl
  * locally. switch() switches the group of the CPU it runs on itself, writes one byte for
- * every other CPU and returns: the caller neither sends nor waits for an IPI. The threads never take the GIL. An ioctl's error is kept and raised by the
- * next switch() (or read from `errno`); a thread that could not be pinned still works, as
- * a plain caller would (with the IPI).
+ * every other CPU and returns: the caller neither sends nor waits for an IPI. The threads
+ * never take the GIL. An ioctl's error is kept and raised by the next switch() (or read from
+ * `errno`); a thread that could not be pinned still works, as a plain caller would (with
+ * the IPI).
  *
  * What the caller gives up: the switch is asynchronous. A window starts on each CPU when
  * its thread wakes (tens of us later), and records can land after a disable() returned,

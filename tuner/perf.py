@@ -22,6 +22,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
+import logging
 import math
 import mmap
 import os
@@ -61,6 +62,9 @@ try:  # built by pip install from tuner/_perfswitch.c; optional: without it, pla
     from ._perfswitch import Switcher as SWITCH
 except ImportError:  # pragma: no cover - depends on the build
     SWITCH = None
+
+
+log = logging.getLogger(__name__)
 
 
 class PerfError(MltuneError):
@@ -132,18 +136,19 @@ class PerfSource:
         self._maps: list[mmap.mmap] = []
         self._poll = select.poll()
         # A thread on each CPU switches its group (mltune._perfswitch): no IPI waited for.
-        self.threaded = threaded and SWITCH is not None
+        self._want_threads = threaded and SWITCH is not None
         self._switcher: Any = None
 
     def open(self) -> None:
         try:
             for cpu in self.cpus:
                 self._open_cpu(cpu)
-            if self.threaded:
+            if self._want_threads:
                 try:
                     self._switcher = SWITCH(self._leaders, self.cpus)
-                except OSError:  # e.g. no threads left: the ioctls work from here too
-                    self.threaded = False
+                except OSError as err:  # e.g. no threads left: the ioctls work from here too
+                    log.warning("perf events switched by ioctls from the agent: no thread per "
+                                "CPU (%s)", os.strerror(err.errno or 0))
         except BaseException:
             self.close()
             raise
@@ -172,6 +177,11 @@ class PerfSource:
                 self._poll.register(fd, select.POLLIN)
             else:
                 self._ioctl(fd, _SET_OUTPUT, leader)
+
+    @property
+    def threaded(self) -> bool:
+        """Whether a thread on each CPU switches the events (see :meth:`switch`)."""
+        return self._switcher is not None
 
     @staticmethod
     def _ioctl(fd: int, request: int, arg: int | bytearray) -> None:
@@ -211,19 +221,19 @@ class PerfSource:
         are dropped when the next window starts."""
         if on:
             self._poll.poll(0)  # take a wake-up left from the last window: not this one's
-            if self._switcher is not None:
-                for m in self._maps:
-                    _U64.pack_into(m, _DATA_TAIL, _U64.unpack_from(m, _DATA_HEAD)[0])
-        if self._switcher is not None:
-            try:
-                self._switcher.switch(on)
-            except OSError as err:
-                raise PerfError(f"perf ioctl from a CPU's thread: "
-                                f"{os.strerror(err.errno or 0)}") from err
+        if self._switcher is None:
+            request = _ENABLE if on else _DISABLE
+            for fd in self._leaders:
+                self._ioctl(fd, request, 0)
             return
-        request = _ENABLE if on else _DISABLE
-        for fd in self._leaders:
-            self._ioctl(fd, request, 0)
+        if on:
+            for m in self._maps:  # what a late disable let in: not this window's
+                _U64.pack_into(m, _DATA_TAIL, _U64.unpack_from(m, _DATA_HEAD)[0])
+        try:
+            self._switcher.switch(on)
+        except OSError as err:
+            raise PerfError(f"perf ioctl from a CPU's thread: "
+                            f"{os.strerror(err.errno or 0)}") from err
 
     def drain(self) -> list[bytes]:
         """Each CPU's unread records (the ring's wrap undone); the space is handed back."""
