@@ -357,10 +357,11 @@ def test_after_an_early_tick_the_next_one_is_on_schedule(root: Root, state: Path
 
 
 def _timed_run(a: Agent, wrote: Sequence[set[str]], interval: float = 0.6,
-               saw: Sequence[str] = (), blind: Sequence[bool] = ()) -> list[tuple[float, str]]:
+               saw: Sequence[str] = (), blind: Sequence[bool] = (),
+               soon: Sequence[float] = ()) -> list[tuple[float, str]]:
     """Run ``a`` for ``len(wrote)`` ticks; tick i reports writes to ``wrote[i]`` and asks
-    for an early tick for the reason ``saw[i]`` (as Agent._saw does). Returns each tick's
-    (time, trigger)."""
+    for an early tick for the reason ``saw[i]``, ``soon[i]`` seconds later (as Agent._saw
+    does). Returns each tick's (time, trigger)."""
     stop = threading.Event()
     ticked: list[tuple[float, str]] = []
 
@@ -371,6 +372,7 @@ def _timed_run(a: Agent, wrote: Sequence[set[str]], interval: float = 0.6,
             stop.set()
         a.retick = saw[i] if i < len(saw) else ""
         a.retick_always = blind[i] if i < len(blind) else False
+        a.retick_s = soon[i] if i < len(soon) else 0.0
         return [Decision(0.0, "", "readahead", name, "", "", 4, None, 4, "4", {}, [], {}, 0.0)
                 for name in wrote[i]]
 
@@ -413,6 +415,31 @@ def test_after_an_early_tick_that_caught_no_access_the_next_one_comes_soon(
     ticked = _timed_run(a, [set(), set(), set()], saw=["", blind], blind=[False, True])
     assert [t for _, t in ticked] == ["", "watch: a: reads/s 10 -> 9000", "tick: " + blind]
     assert ticked[2][0] - ticked[1][0] < 0.3
+
+
+def test_a_window_that_caught_no_access_brings_the_next_tick_one_look_later(
+        root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024), names=("a",))
+    a.watch_s = 0.2
+    blind = "a: the last tick's trace caught no access"
+    moved = "a: access pattern changed at the last tick"
+    ticked = _timed_run(a, [set(), set(), set()], interval=1.2, saw=[blind, moved],
+                        blind=[True, True], soon=[a.watch_s])
+    assert [t for _, t in ticked] == ["", "tick: " + blind, "tick: " + moved]
+    assert ticked[1][0] - ticked[0][0] < 0.35  # watch_s, not 2 x watch_s
+    assert ticked[2][0] - ticked[1][0] >= 0.4  # other reticks: 2 x watch_s
+
+
+def test_saw_asks_for_the_soon_retick_only_for_a_window_that_caught_no_access(
+        root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024), names=("a",))
+    a._saw("a", (1.0, 1.0, 0.0, 0.5))
+    assert (a.retick, a.retick_s) == ("", 0.0)
+    a._saw("a", None)
+    assert (a.retick, a.retick_s) == ("a: the last tick's trace caught no access", a.watch_s)
+    a.retick, a.retick_s = "", 0.0
+    a._saw("a", (0.0, 0.0, 1.0, 0.0))
+    assert (a.retick, a.retick_s) == ("a: access pattern changed at the last tick", 0.0)
 
 
 def test_the_trigger_is_in_the_audit_line(root: Root, state: Path) -> None:

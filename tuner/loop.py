@@ -87,6 +87,13 @@ class Agent:
     # The retick is taken after an early tick too (see _wait): asked for by a window that
     # caught no access, or by the first tick after a write, which straddled it.
     retick_always: bool = False
+    # How soon the retick comes (0: 2 x watch_s). After a window that caught no access,
+    # watch_s: such a window came 0.22-0.30 s into a phase, before its fio read anything
+    # (the window itself lengthened to 0.3 s for finding nothing); 2 x watch_s more put
+    # the next tick ~1.05 s into mmap random reads, its step to 32 then needed a second
+    # one to 4, and the phase settled at 2.2 s (10 s mix -v31). In every stored log
+    # (40 such windows, -v20 to -v31) the tick after one saw accesses.
+    retick_s: float = 0.0
     # target → (last signature known, whether the last active tick saw no pattern at all)
     seen: dict[str, tuple[tuple[float, ...] | None, bool]] = field(default_factory=dict)
     recent: RecentScores = field(default_factory=RecentScores)
@@ -356,6 +363,7 @@ class Agent:
             elif sig is None and not was_blind:
                 self.retick = f"{name}: the last tick's trace caught no access"
                 self.retick_always = True
+                self.retick_s = self.watch_s
         # For the mean of scores (mltune.recent), a tick that saw no access pattern at all
         # is unlike one that did: the model reads it through another route.
         return moved or was_blind != (sig is None)
@@ -498,7 +506,8 @@ class Agent:
         tick wrote, whose rates move for that reason alone.
 
         A tick that saw the access pattern move (:meth:`_saw`), or wrote, or was the first
-        after a write (:meth:`_decide`), brings the next one to 2 x ``watch_s`` after it;
+        after a write (:meth:`_decide`), brings the next one to 2 x ``watch_s`` after it
+        (``watch_s`` after a window that caught no access: ``retick_s``);
         after an early tick, only a write, the first tick after one, a window that
         caught no access, or one that saw the pattern move but not enough of it to tell
         the stream statistics does (the watch's tick 0.27 s into mmap random reads after four
@@ -519,13 +528,14 @@ class Agent:
         was_early, self.trigger = bool(self.trigger), ""
         retick, self.retick = self.retick, ""
         always, self.retick_always = self.retick_always, False
+        after, self.retick_s = self.retick_s or 2 * self.watch_s, 0.0
         if wrote and not retick:
             retick = f"{', '.join(sorted(wrote))}: wrote at the last tick"
         elif was_early and not wrote and not always:
             retick = ""
-        soon = time.monotonic() + 2 * self.watch_s
+        soon = time.monotonic() + after
         if retick and self.watch_s > 0 and soon < until - self.watch_s / 2:
-            if not stop.wait(2 * self.watch_s):
+            if not stop.wait(after):
                 self.trigger = BY_TICK + retick
                 self.early_ticks += 1
             return time.monotonic()
