@@ -24,7 +24,8 @@ def test_defaults_load_and_pass_their_own_validation() -> None:
     assert ra["exclude"] == ["loop*", "zram*", "ram*"]
     assert ra["policies"] == {"range": {"min": 4, "max": 4096}, "min_gain": 0.10,
                               "min_gain_further": 0.03,
-                              "min_gain_plateau": {"from": 256, "gain": 0.30},
+                              "min_gain_plateau": {"from": 256, "gain": 0.30,
+                                                   "near_factor": 4, "near_gain": 0.05},
                               "cooldown_s": 0.5, "max_step_factor": 1024,
                               "max_changes_per_hour": 120,
                               "pressure": {"memory_full_avg10": 60, "io_full_avg10": 100},

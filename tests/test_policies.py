@@ -92,6 +92,31 @@ def test_a_step_down_between_large_values_needs_the_plateau_gain() -> None:
     assert MinGain(0.10).check(proposal(2048, 256, stream)).action == "allow"  # no plateau
 
 
+def test_a_short_step_down_on_the_plateau_needs_only_the_near_gain() -> None:
+    # A sequential mmap reader held at 4096 (shuffled 12 s mix, -v32, round 2): 1024 scored
+    # +5.6 % over it, where the round's statics read 1024 at 1.21x 4096.
+    mmap_seq = {256: 0.80, 1024: 0.966, 2048: 0.955, 4096: 0.915}
+    policy = MinGain(0.10, 0.03, plateau_from=256, plateau_gain=0.30, near_factor=4,
+                     near_gain=0.05)
+    v = policy.check(proposal(4096, 1024, mmap_seq))
+    assert (v.action, v.value) == ("allow", 1024)
+    assert v.reason == ("predicted gain +5.6% (0.92 → 0.97 of best), down between values "
+                        ">= 256 by <= 4x")
+    # Past the factor the plateau's own gain holds: 4096 → 256 at +18 % is denied ...
+    assert policy.check(proposal(4096, 256, {256: 1.0, 4096: 0.85})).action == "deny"
+    # ... and so is a short step under the near gain, though it takes a write further.
+    flat = {1024: 0.98, 2048: 0.94}  # +4.3 %: over further (3 %), under near (5 %)
+    v = policy.check(Proposal("readahead", "vda", 2048, 1024, flat, 101.0, 100.0,
+                              last_step=(4096, 2048)))
+    assert v.action == "deny"
+    assert v.reason.endswith("by <= 4x < 5%")
+    # Without near_factor a short step is on the plateau like any other.
+    assert MinGain(0.10, plateau_from=256, plateau_gain=0.30).check(
+        proposal(4096, 1024, mmap_seq)).action == "deny"
+    # Going back up is a normal step: 10 %.
+    assert policy.check(proposal(1024, 4096, {1024: 0.915, 4096: 0.966})).action == "deny"
+
+
 def test_min_gain_is_relative_to_the_current_score() -> None:
     # Logged in the benchmark (mmap random reads held at 16 for a whole phase): 4 scored 0.99
     # and 16 0.86, +15 %; static 4 measured 30 % faster there. The same 0.13 difference

@@ -74,6 +74,7 @@ def _policies(cfg: dict[str, Any], name: str) -> list[Any]:
     )
 
     p = cfg["drivers"][name]["policies"]
+    plateau = p["min_gain_plateau"]
     low, high = p["range"]["min"], p["range"]["max"]
     modes = cfg["drivers"][name]["modes"]
     return [AllowedRange(low, high), MaxStep(p["max_step_factor"], low, high),
@@ -81,8 +82,8 @@ def _policies(cfg: dict[str, Any], name: str) -> list[Any]:
             MeasuredGain(),
             Cooldown(p["cooldown_s"]), MaxChangesPerHour(p["max_changes_per_hour"]),
             PressureGuard(p["pressure"]["memory_full_avg10"], p["pressure"]["io_full_avg10"]),
-            MinGain(p["min_gain"], p["min_gain_further"], p["min_gain_plateau"]["from"],
-                    p["min_gain_plateau"]["gain"])]
+            MinGain(p["min_gain"], p["min_gain_further"], plateau["from"], plateau["gain"],
+                    plateau["near_factor"], plateau["near_gain"])]
 
 
 def _mode_config(cfg: dict[str, Any], name: str) -> tuple[Any, Any]:
