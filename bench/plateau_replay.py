@@ -8,7 +8,10 @@ c is such a short step down from the current value b, with a predicted gain over
 ``near_gain`` = THRESHOLD. Each is judged by that round's static figures for the phase
 (nearest swept values): useful when c read > 1.1x b, harmful when < 0.9x.
 
-    python bench/plateau_replay.py 0.05 [--factor 4] [--match v2 --match v3] [--results DIR]
+    python bench/plateau_replay.py 0.05 [--factor 4] [--within 2] [--match=-v2 --match=-v3]
+
+``--within S`` keeps ticks at most S seconds into their phase (the policy's ``near_s`` counts
+from the tick that saw the workload change, ~0.3 s into a phase).
 
 The scores are the ones the agent logged (a mean over recent ticks where it took one), so
 this replays the policy, not a model; the model changed over the stored runs (``--match``
@@ -33,7 +36,7 @@ def nearest(figures: dict[int, float], value: int) -> float:
 
 
 def replay_round(audit: Path, windows: list[Window], threshold: float, factor: float,
-                 plateau_from: int, plateau_gain: float) -> list[tuple]:
+                 plateau_from: int, plateau_gain: float, within: float) -> list[tuple]:
     found = []
     done: set[int] = set()  # phases (by index) already judged
     ticks = [json.loads(line) for line in audit.read_text().splitlines()]
@@ -41,7 +44,7 @@ def replay_round(audit: Path, windows: list[Window], threshold: float, factor: f
         if x.get("kind") != "decision" or x.get("written") or not x.get("scores"):
             continue
         i = next((k for k, w in enumerate(windows) if w[0] <= x["time"] <= w[1]), None)
-        if i is None or i in done:
+        if i is None or i in done or x["time"] - windows[i][0] > within:
             continue
         scores = {int(k): v for k, v in x["scores"].items()}
         b, c = x["current"], max(scores, key=lambda v: scores[v])
@@ -60,6 +63,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("threshold", type=float, help="predicted gain a short step needs, e.g. 0.05")
     ap.add_argument("--factor", type=float, default=4.0, help="longest short step (4: 4096 → 1024)")
+    ap.add_argument("--within", type=float, default=float("inf"),
+                    help="only ticks at most this many seconds into their phase")
     ap.add_argument("--match", action="append", default=[],
                     help="only result files whose name contains this (repeatable)")
     ap.add_argument("--results", type=Path, default=RESULTS)
@@ -67,19 +72,24 @@ def main() -> None:
     plateau = defaults()["drivers"]["readahead"]["policies"]["min_gain_plateau"]
     counts = {"useful": 0, "harmful": 0, "neutral": 0}
     phases = 0
+    logs: list[float] = []
     for path, rnd, audit in rounds(args.results):
         if args.match and not any(m in path.name for m in args.match):
             continue
         windows = phase_windows(rnd)
         phases += len(windows)
         for phase, b, c, gain, ratio, at in replay_round(
-                audit, windows, args.threshold, args.factor, plateau["from"], plateau["gain"]):
+                audit, windows, args.threshold, args.factor, plateau["from"], plateau["gain"],
+                args.within):
             tag = "useful" if ratio > 1.1 else "harmful" if ratio < 0.9 else "neutral"
             counts[tag] += 1
+            logs.append(math.log(ratio))
             print(f"{path.stem} r{rnd['round']} {phase}: {b} → {c} predicted {gain:+.1%}, "
                   f"measured {ratio:.2f}x, {at:.1f} s into the phase: {tag}")
-    print(f"near_gain = {args.threshold:g}, factor {args.factor:g}, {phases} phases: "
-          + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    geo = math.exp(sum(logs) / len(logs)) if logs else math.nan
+    print(f"near_gain = {args.threshold:g}, factor {args.factor:g}, within {args.within:g} s, "
+          f"{phases} phases: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+          + f"; geometric mean of the measured ratios {geo:.3f}")
 
 
 if __name__ == "__main__":

@@ -42,6 +42,9 @@ class Proposal:
     # (old, new) of mltune's last write to this target made on the model's word (not a
     # revert), at ``last_change``.
     last_step: tuple[int, int] | None = None
+    # Monotonic time the target's access pattern was last seen to change (or first seen);
+    # None: not known.
+    workload_since: float | None = None
 
 
 @dataclass(frozen=True)

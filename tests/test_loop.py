@@ -19,6 +19,7 @@ from mltune.drivers.readahead import ReadaheadDriver
 from mltune.errors import DeviceGone, ValueRejected, WriteMismatch
 from mltune.journal import Journal
 from mltune.loop import Agent, Decision
+from mltune.policies.base import Proposal, Verdict
 from mltune.policies.limits import AllowedRange, Cooldown, MaxChangesPerHour, MinGain
 from mltune.sysfs import Root
 
@@ -440,6 +441,36 @@ def test_saw_asks_for_the_soon_retick_only_for_a_window_that_caught_no_access(
     a.retick, a.retick_s = "", 0.0
     a._saw("a", (0.0, 0.0, 1.0, 0.0))
     assert (a.retick, a.retick_s) == ("a: access pattern changed at the last tick", 0.0)
+
+
+def test_saw_notes_when_the_workload_began_and_the_policies_see_it(
+        root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024), names=("a",))
+    t0 = time.monotonic()
+    a._saw("a", None)  # nothing seen yet: no workload to date
+    assert "a" not in a.moved_at
+    a._saw("a", (1.0, 1.0, 0.0, 0.5))  # the first pattern seen
+    first = a.moved_at["a"]
+    assert first >= t0
+    for sig in [(math.nan,) * 4, (1.0, 1.0, 0.1, 0.5), None]:  # unknown, or the same
+        a._saw("a", sig)
+        assert a.moved_at["a"] == first
+    a.moved_at["a"] = first - 10.0  # as if long ago
+    a._saw("a", (0.0, 0.0, 1.0, 0.0))  # moved
+    assert a.moved_at["a"] >= first
+    seen: list[float | None] = []
+
+    class Recorder:
+        name = "recorder"
+        judges_keep = True
+
+        def check(self, p: Proposal) -> Verdict:
+            seen.append(p.workload_since)
+            return Verdict(self.name, "allow", p.value, "")
+
+    a.policies = [Recorder()]
+    a.tick()
+    assert seen == [a.moved_at["a"]]
 
 
 def test_the_trigger_is_in_the_audit_line(root: Root, state: Path) -> None:

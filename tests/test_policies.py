@@ -92,29 +92,43 @@ def test_a_step_down_between_large_values_needs_the_plateau_gain() -> None:
     assert MinGain(0.10).check(proposal(2048, 256, stream)).action == "allow"  # no plateau
 
 
-def test_a_short_step_down_on_the_plateau_needs_only_the_near_gain() -> None:
+def short_step(current: int, value: int, scores: Mapping[int, float], age: float | None,
+               last_step: tuple[int, int] | None = None) -> Proposal:
+    """A proposal ``age`` seconds after the workload last changed (None: not known)."""
+    return Proposal("readahead", "vda", current, value, scores, 100.0, 99.0 if last_step else None,
+                    last_step=last_step, workload_since=None if age is None else 100.0 - age)
+
+
+def test_a_short_step_down_on_the_plateau_needs_only_the_near_gain_while_new() -> None:
     # A sequential mmap reader held at 4096 (shuffled 12 s mix, -v32, round 2): 1024 scored
     # +5.6 % over it, where the round's statics read 1024 at 1.21x 4096.
     mmap_seq = {256: 0.80, 1024: 0.966, 2048: 0.955, 4096: 0.915}
     policy = MinGain(0.10, 0.03, plateau_from=256, plateau_gain=0.30, near_factor=4,
-                     near_gain=0.05)
-    v = policy.check(proposal(4096, 1024, mmap_seq))
+                     near_gain=0.05, near_s=1.5)
+    v = policy.check(short_step(4096, 1024, mmap_seq, age=1.0))
     assert (v.action, v.value) == ("allow", 1024)
     assert v.reason == ("predicted gain +5.6% (0.92 → 0.97 of best), down between values "
-                        ">= 256 by <= 4x")
-    # Past the factor the plateau's own gain holds: 4096 → 256 at +18 % is denied ...
-    assert policy.check(proposal(4096, 256, {256: 1.0, 4096: 0.85})).action == "deny"
-    # ... and so is a short step under the near gain, though it takes a write further.
-    flat = {1024: 0.98, 2048: 0.94}  # +4.3 %: over further (3 %), under near (5 %)
-    v = policy.check(Proposal("readahead", "vda", 2048, 1024, flat, 101.0, 100.0,
-                              last_step=(4096, 2048)))
+                        ">= 256 by <= 4x, workload new")
+    # A settled workload (four streams, -v33: +5.3 % at 7.1 s, after ticks at 0.2-2.8 %)
+    # or one never seen to start needs the plateau's own gain.
+    for age in (1.6, 7.0, None):
+        v = policy.check(short_step(4096, 1024, mmap_seq, age=age))
+        assert v.action == "deny"
+        assert v.reason.endswith("down between values >= 256 < 30%")
+    # Past the factor too: 4096 → 256 at +18 % is denied.
+    assert policy.check(short_step(4096, 256, {256: 1.0, 4096: 0.85}, age=0.5)).action == "deny"
+    # A short step under the near gain is denied, though it takes a write further (which
+    # alone would need 3 %): +4.3 %.
+    v = policy.check(short_step(2048, 1024, {1024: 0.98, 2048: 0.94}, age=0.5,
+                                last_step=(4096, 2048)))
     assert v.action == "deny"
-    assert v.reason.endswith("by <= 4x < 5%")
+    assert v.reason.endswith("by <= 4x, workload new < 5%")
     # Without near_factor a short step is on the plateau like any other.
     assert MinGain(0.10, plateau_from=256, plateau_gain=0.30).check(
-        proposal(4096, 1024, mmap_seq)).action == "deny"
+        short_step(4096, 1024, mmap_seq, age=0.5)).action == "deny"
     # Going back up is a normal step: 10 %.
-    assert policy.check(proposal(1024, 4096, {1024: 0.915, 4096: 0.966})).action == "deny"
+    assert policy.check(short_step(1024, 4096, {1024: 0.915, 4096: 0.966}, age=0.5)
+                        ).action == "deny"
 
 
 def test_min_gain_is_relative_to_the_current_score() -> None:

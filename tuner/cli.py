@@ -83,7 +83,7 @@ def _policies(cfg: dict[str, Any], name: str) -> list[Any]:
             Cooldown(p["cooldown_s"]), MaxChangesPerHour(p["max_changes_per_hour"]),
             PressureGuard(p["pressure"]["memory_full_avg10"], p["pressure"]["io_full_avg10"]),
             MinGain(p["min_gain"], p["min_gain_further"], plateau["from"], plateau["gain"],
-                    plateau["near_factor"], plateau["near_gain"])]
+                    plateau["near_factor"], plateau["near_gain"], plateau["near_s"])]
 
 
 def _mode_config(cfg: dict[str, Any], name: str) -> tuple[Any, Any]:

@@ -96,6 +96,9 @@ class Agent:
     retick_s: float = 0.0
     # target → (last signature known, whether the last active tick saw no pattern at all)
     seen: dict[str, tuple[tuple[float, ...] | None, bool]] = field(default_factory=dict)
+    # target → monotonic time its access pattern was last seen to change, or first seen
+    # (policies.limits.MinGain: a short step on the plateau only while the workload is new)
+    moved_at: dict[str, float] = field(default_factory=dict)
     recent: RecentScores = field(default_factory=RecentScores)
     # target → (tick, old, new, gain it was made for) of mltune's last write to it (a
     # change: the predicted gain; a revert: the measured loss it undid), and whether it was
@@ -172,6 +175,7 @@ class Agent:
         self.judge.cancel(target.name)
         self.recent.forget(target.name)
         self.seen.pop(target.name, None)
+        self.moved_at.pop(target.name, None)
 
     def _rediscover(self) -> None:
         """Pick up targets that appeared since start (or came back) and match the filters."""
@@ -351,6 +355,8 @@ class Agent:
         last, was_blind = self.seen.get(name, (None, True))
         self.seen[name] = (sig if sig is not None else last, sig is None)
         moved = moved_apart(last, sig, self.judge.cfg.workload_shift)
+        if moved or (last is None and sig is not None):
+            self.moved_at[name] = time.monotonic()
         if not self.retick:
             if moved:
                 self.retick = f"{name}: access pattern changed at the last tick"
@@ -429,7 +435,8 @@ class Agent:
             if p is None or p.value != value:  # a new one only when a policy clamped
                 p = Proposal(self.driver.name, target.name, current, value, scores, now, last,
                              recent, pressure, mode, judging, vetoed, trial, settling,
-                             settling_gain, measured, self.last_step.get(target.name))
+                             settling_gain, measured, self.last_step.get(target.name),
+                             self.moved_at.get(target.name))
             v = policy.check(p)
             verdicts.append(v)
             if v.action == "deny":
