@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 from typing import NamedTuple
 
-from live_replay import RESULTS, features, phase_windows, rounds
+from live_replay import RESULTS, features, nearest, phase_windows, rounds
 from mltune.drivers.readahead import app_kib_s, workload_signature
 from mltune.trials import GuardConfig, shifted
 
@@ -40,12 +39,6 @@ class Judged(NamedTuple):
     new: int
     run: str
     before_ticks: int | None = None  # baseline ticks (recomputed); None: as stored
-
-
-def nearest(figures: dict[int, float], value: int) -> float:
-    if value in figures:
-        return figures[value]
-    return figures[min(figures, key=lambda k: abs(math.log2(k) - math.log2(value)))]
 
 
 def settling(ticks: list[dict], j: int, settle_ticks: int) -> bool:

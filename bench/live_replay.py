@@ -74,6 +74,14 @@ def phase_windows(rnd: dict, skip_s: float = 0.0) -> list[Window]:
     return windows
 
 
+def nearest(figures: dict[int, float], value: int) -> float:
+    """The figure of ``value``, or of the swept value nearest it in powers of two (the
+    agent holds values the sweep did not run, e.g. the device default 2560)."""
+    if value in figures:
+        return figures[value]
+    return figures[min(figures, key=lambda k: abs(math.log2(k) - math.log2(value)))]
+
+
 def features(tick: dict) -> dict[str, float]:
     """An audited decision's features, JSON null (not measured) back to NaN."""
     return {k: math.nan if v is None else float(v) for k, v in tick["features"].items()}

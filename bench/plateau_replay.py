@@ -26,13 +26,9 @@ import math
 from pathlib import Path
 
 # bench/ is the script's directory, hence first on sys.path: the sibling imports as a module.
-from live_replay import RESULTS, Window, phase_windows, rounds
+from live_replay import RESULTS, Window, nearest, phase_windows, rounds
 from mltune.config import defaults
 from mltune.policies.limits import gain_ratio
-
-
-def nearest(figures: dict[int, float], value: int) -> float:
-    return figures[min(figures, key=lambda v: abs(math.log2(v) - math.log2(value)))]
 
 
 def replay_round(audit: Path, windows: list[Window], threshold: float, factor: float,
