@@ -7,6 +7,11 @@ Regimes, each run over the same phases on one lab (loop device, 256 MiB memory c
 * ``tuned-throughput-performance``: 4096, what tuned's profile of that name sets;
 * ``oracle``: per phase, the static value (sweep, default, 4096) with the best median figure
   measured so far, written at phase start;
+* ``oracle-late`` (with ``--late-oracle S``): the oracle's values, each written S seconds
+  after its phase started, the phase before's value in place until then (the first phase
+  starts at the device default, as mltune's does). It is what a tuner that always picks the
+  best value but must first see the phase could score: files opened before a write keep
+  their readahead (``file_ra_state_init`` at open), so it pays what mltune pays for reacting;
 * ``mltune``: the agent, started 3 s before the first phase and stopped with SIGTERM after
   the last one.
 
@@ -201,6 +206,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--reclaim", action="store_true",
                    help="empty the memory cgroup between phases (every regime): no phase "
                         "pays for the page cache the one before left")
+    p.add_argument("--late-oracle", type=float, metavar="S",
+                   help="also run the oracle's values written S seconds into each phase "
+                        "(the cost of reacting; mltune writes 0.3-0.5 s in)")
     p.add_argument("--reopen", type=float, default=0.5,
                    help="seconds between re-opens of random readers (default: %(default)s)")
     return p.parse_args(argv)
@@ -222,6 +230,8 @@ def check_args(args: argparse.Namespace) -> tuple[list[str], list[int]]:
         raise BadInput(f"--values: need multiples of 4 >= 0, got {bad or 'nothing'}")
     if args.duration <= 0 or args.reopen <= 0:
         raise BadInput("--duration and --reopen must be > 0")
+    if args.late_oracle is not None and not 0 < args.late_oracle < args.duration:
+        raise BadInput(f"--late-oracle: need 0 < S < --duration, got {args.late_oracle}")
     if args.repeat < 1:
         raise BadInput(f"--repeat: need at least 1 round, got {args.repeat}")
     if args.device is not None:
@@ -292,18 +302,29 @@ class Session:
     other_io: OtherIO
 
 
-def run_phases(s: Session, name: str, values: Sequence[int | None], tag: str = "") -> RegimeRun:
-    """Drop caches once, then run the phases back to back, writing each phase's value first.
+def run_phases(s: Session, name: str, values: Sequence[int | None], tag: str = "",
+               late: float = 0.0) -> RegimeRun:
+    """Drop caches once, then run the phases back to back, writing each phase's value first,
+    or ``late`` seconds after the phase's fio started (the device default before the first).
     ``tag`` prefixes the progress line (the round)."""
     s.lab.drop_caches()
+    if late:
+        s.lab.set_read_ahead_kb(_need(s.lab.original_read_ahead_kb))
     runs = []
     for i, (phase, value) in enumerate(zip(s.phases, values, strict=True)):
         if s.args.reclaim and i:
             s.lab.reclaim()
-        if value is not None:
+        if value is not None and not late:
             s.lab.set_read_ahead_kb(value)
         started, before = time.time(), s.other_io.sectors()
-        result = s.lab.run(phase, s.args.duration, s.args.reopen)
+        run = s.lab.start(phase, s.args.duration, s.args.reopen)
+        try:
+            if value is not None and late:
+                time.sleep(late)
+                s.lab.set_read_ahead_kb(value)
+            result = run.wait()
+        finally:
+            run.stop()
         after = s.other_io.sectors()
         other = None if before is None or after is None else (after - before) * 512 / 1e6
         runs.append(PhaseRun(phase, value, started, time.time(), result, other))
@@ -464,7 +485,8 @@ class Report:
     device: str
 
 
-def plan_regimes(values: Sequence[int], default: int, skip_mltune: bool) -> tuple[Regime, ...]:
+def plan_regimes(values: Sequence[int], default: int, skip_mltune: bool,
+                 late_oracle: bool = False) -> tuple[Regime, ...]:
     """Regimes in table order. The default and 4096 are static values too: when an earlier
     regime has the same value they reuse its measurement, else they are measured and compete
     for best static."""
@@ -474,6 +496,8 @@ def plan_regimes(values: Sequence[int], default: int, skip_mltune: bool) -> tupl
         twin = next((r.name for r in regimes if r.value == value and r.same_as is None), None)
         regimes.append(Regime(name, value, same_as=twin))
     regimes.append(Regime("oracle", None))
+    if late_oracle:
+        regimes.append(Regime("oracle-late", None))
     if not skip_mltune:
         regimes.append(Regime("mltune", None))
     return tuple(regimes)
@@ -509,9 +533,10 @@ def run_round(s: Session, plan: Sequence[Regime], index: int, done: Sequence[Rou
         value = by_name[name].value
         if value is not None:
             ran[name] = run_phases(s, name, [value] * len(s.phases), tag)
-        elif name == "oracle":
+        elif name in ("oracle", "oracle-late"):
             history = [*({r.name: r for r in d.regimes} for d in done), ran]
-            ran[name] = run_phases(s, name, oracle_values(static_history(plan, history)), tag)
+            ran[name] = run_phases(s, name, oracle_values(static_history(plan, history)), tag,
+                                   s.args.late_oracle if name == "oracle-late" else 0.0)
         elif name == "mltune":
             ran[name], agent = run_mltune(s, audit_copy(s.args.json, index, s.args.repeat), tag)
         else:
@@ -605,7 +630,7 @@ def table(report: Report, summ: Summary) -> Table:
         ran = rs.round_score.n if rs.round_score else 0
         if ran < n:
             label += f" ({ran} of {n} rounds)"
-        style = "bold" if regime.name in ("oracle", "mltune") else ""
+        style = "bold" if regime.name in ("oracle", "oracle-late", "mltune") else ""
         if rs.score is None:
             t.add_row(label, *["-"] * len(report.phases), "failed", *["-"] * repeated)
             continue
@@ -646,9 +671,10 @@ def rounds_table(report: Report) -> Table:
     """One row per round: scores against that round's statics, mltune's settle and cost,
     and the worst foreign I/O on the backing disk."""
     agent = any(r.name == "mltune" for r in report.plan)
+    late = any(r.name == "oracle-late" for r in report.plan)
     t = Table(title="per round: scores against that round's own statics", box=box.SIMPLE_HEAD,
               title_justify="left", pad_edge=False)
-    for col in ("round", "best single value", "oracle", *(
+    for col in ("round", "best single value", "oracle", *(("oracle-late",) if late else ()), *(
             ("mltune", "mltune ran", "settle max s", "CPU %", "tick ms", "RSS MB", "restored")
             if agent else ()), "foreign I/O MB/s"):
         t.add_column(col, justify="left" if col in ("round", "best single value") else "right")
@@ -658,6 +684,8 @@ def rounds_table(report: Report) -> Table:
         single = max(scores, key=lambda name: scores[name] or 0.0)
         row = [str(rnd.index), f"{_label(single, report)} {_fmt(scores[single], '.3f')}",
                _fmt(round_score(report, rnd, "oracle"), ".3f")]
+        if late:
+            row.append(_fmt(round_score(report, rnd, "oracle-late"), ".3f"))
         if agent:
             settle, cpu, tick, rss, restored, position = _agent_round(report, rnd)
             row += [_fmt(round_score(report, rnd, "mltune"), ".3f"), position, settle, cpu,
@@ -797,7 +825,8 @@ def to_json(report: Report, args: argparse.Namespace, values: Sequence[int]) -> 
                    "reopen_s": args.reopen, "shuffle": args.shuffle, "values": list(values),
                    "repeat": args.repeat, "device": report.device,
                    "given_device": args.device, "agent_cmd": args.agent_cmd,
-                   "skip_mltune": args.skip_mltune, "reclaim": args.reclaim},
+                   "skip_mltune": args.skip_mltune, "reclaim": args.reclaim,
+                   "late_oracle_s": args.late_oracle},
         "default_read_ahead_kb": report.default_kb,
         "backing_disk": report.disk,
         "rounds_complete": len(report.rounds),
@@ -868,7 +897,8 @@ def estimate_s(measured: int, phases: int, args: argparse.Namespace) -> float:
 def measure(args: argparse.Namespace, phases: list[str], values: list[int],
             on_round: Callable[[Report], None]) -> Report:
     with Lab(args.workdir, device=args.device) as lab:
-        plan = plan_regimes(values, _need(lab.original_read_ahead_kb), args.skip_mltune)
+        plan = plan_regimes(values, _need(lab.original_read_ahead_kb), args.skip_mltune,
+                            args.late_oracle is not None)
         measured = sum(r.same_as is None for r in plan)
         rounds = f"{args.repeat} rounds x " if args.repeat > 1 else ""
         print(f"readahead bench on /dev/{lab.device}: {rounds}{measured} regime runs x "

@@ -74,7 +74,8 @@ def _report(rounds: int, skip_mltune: bool = False) -> object:
 
 def _args(rounds: int) -> argparse.Namespace:
     return argparse.Namespace(duration=2.0, reopen=0.5, shuffle=None, repeat=rounds,
-                              device=None, agent_cmd="x", skip_mltune=False, reclaim=False)
+                              device=None, agent_cmd="x", skip_mltune=False, reclaim=False,
+                              late_oracle=None)
 
 
 @pytest.mark.parametrize("rounds", [1, 3])
@@ -112,3 +113,84 @@ def test_repeats_without_the_agent_report_statics_and_oracle_only(capsys):
     bench.print_report(report)
     out = capsys.readouterr().out
     assert "mltune: skipped" in out and "settle" not in out
+
+
+def test_the_late_oracle_runs_after_the_oracle_when_asked():
+    plan = bench.plan_regimes([4], default=2560, skip_mltune=False, late_oracle=True)
+    assert [r.name for r in plan][-3:] == ["oracle", "oracle-late", "mltune"]
+
+
+class _FakeRun:
+    def __init__(self, calls: list[tuple], phase: str) -> None:
+        self.calls, self.phase = calls, phase
+
+    def wait(self) -> FioResult:
+        self.calls.append(("wait", self.phase))
+        return FioResult(self.phase, 1.0, 1_000_000, 100)
+
+    def stop(self) -> None:
+        pass
+
+
+class _FakeLab:
+    original_read_ahead_kb = 2560
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def drop_caches(self) -> None:
+        self.calls.append(("drop",))
+
+    def reclaim(self) -> None:
+        self.calls.append(("reclaim",))
+
+    def set_read_ahead_kb(self, kb: int) -> None:
+        self.calls.append(("set", kb))
+
+    def start(self, phase: str, seconds: float, reopen: float) -> _FakeRun:
+        self.calls.append(("start", phase))
+        return _FakeRun(self.calls, phase)
+
+
+def _session(lab: _FakeLab) -> object:
+    args = argparse.Namespace(reclaim=True, duration=2.0, reopen=0.5)
+    other = argparse.Namespace(sectors=lambda: None)
+    return bench.Session(lab, PHASES, args, lambda line: None, other)
+
+
+@pytest.mark.parametrize("late", [0.0, 0.01])
+def test_the_oracle_writes_at_phase_start_and_the_late_one_after_fio_started(late):
+    lab = _FakeLab()
+    run = bench.run_phases(_session(lab), "oracle", [2048, 4], late=late)
+    if late:
+        # The device default before the first phase (where mltune starts too), then each
+        # phase opens its files at the phase before's value and gets its own while it runs.
+        assert lab.calls == [("drop",), ("set", 2560), ("start", "seq"), ("set", 2048),
+                             ("wait", "seq"), ("reclaim",), ("start", "mmap-rand"), ("set", 4),
+                             ("wait", "mmap-rand")]
+    else:
+        assert lab.calls == [("drop",), ("set", 2048), ("start", "seq"), ("wait", "seq"),
+                             ("reclaim",), ("set", 4), ("start", "mmap-rand"),
+                             ("wait", "mmap-rand")]
+    assert [p.value for p in run.phases] == [2048, 4]
+
+
+def test_printed_rounds_show_the_late_oracle(capsys):
+    report = _report(2)
+    plan = bench.plan_regimes([4, 2048], default=2048, skip_mltune=False, late_oracle=True)
+    rounds = []
+    for rnd in report.rounds:
+        late = _run("oracle-late", [1200, 40], [2048, 4])
+        runs = rnd.regimes[:5] + (late,) + rnd.regimes[5:]
+        rounds.append(bench.Round(rnd.index, (*rnd.order, "oracle-late"), runs, rnd.agent))
+    report = bench.Report(PHASES, 2048, plan, tuple(rounds), "vda", "loop9")
+    bench.print_report(report)
+    out = capsys.readouterr().out
+    assert out.count("oracle-late") >= 2  # a row of the main table, a column per round
+
+
+@pytest.mark.parametrize("late", ["0", "8", "-1"])
+def test_a_late_oracle_outside_the_phase_is_refused(late):
+    args = bench.parse_args(["--duration", "8", "--late-oracle", late, "--skip-mltune"])
+    with pytest.raises(bench.BadInput, match="--late-oracle"):
+        bench.check_args(args)
