@@ -20,7 +20,7 @@ cache when its access pattern changes. ``--reclaim`` empties the lab's memory cg
 phases too, for every regime alike: a phase then does not pay for what the one before left.
 Streams after mmap random reads at 4 KiB (which leave the cgroup full of hot mapped pages)
 read 0.7x what they read after the same reads at 2048 on this host (bench/carryover.py), and
-only the adaptive regimes (oracle, mltune) run mmap random reads at 4 before a stream.
+only the adaptive regimes (the oracles, mltune) run mmap random reads at 4 before a stream.
 The default and 4096 reuse the sweep's measurement when the sweep has that value.
 
 ``--repeat N`` runs every regime N times, interleaved: round 1 runs them all in the order
