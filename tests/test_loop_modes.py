@@ -237,3 +237,23 @@ def test_a_change_measured_as_a_gain_is_not_undone_for_a_smaller_predicted_one(
                       "workload"} in d.verdicts
     a.model.scores = {4: 0.99, 64: 0.50, 1024: 0.30}  # +230 %: more than was measured
     assert a.tick()[0].written == "4"
+
+
+@pytest.mark.parametrize(("min_before", "mode"), [(1, "learning"), (2, "collaboration")])
+def test_over_promising_demotes_only_on_a_baseline_a_revert_could_stand_on(
+        root: Root, state: Path, min_before: int, mode: str) -> None:
+    # A phase's first write has one tick of the new workload at the old value behind it
+    # (mmap-seq, 4 -> 1024 at 0.3 s, measured 0.89x against 8.98x predicted, -v34).
+    drv = FakeDriver(root, ["a"])
+    a = Agent(drv, StubModel(PREFERS_1024), [AllowedRange(4, 4096), RegressionGuard(),
+                                             Cooldown(0.0), MinGain(0.05)],
+              drv.discover(), Journal(state, root), state / "audit.jsonl",
+              mode_cfg=ModeConfig(start="collaboration", max_prediction_error=4.0),
+              judge=Judge(GuardConfig(window_ticks=2, settle_ticks=1, min_before=min_before)))
+    a.driver.rewards = [100, 90, 75, 75]  # one baseline tick; settle; 0.75x (predicted 3.17x)
+    assert a.tick()[0].written == "1024"
+    for _ in range(3):
+        a.tick()
+    out = next(x for x in audit_lines(state) if x["kind"] == "outcome")
+    assert (out["verdict"], out["ratio"], out["before_ticks"]) == ("kept", 0.75, 1)
+    assert a.modes["a"].mode == mode

@@ -16,8 +16,9 @@ CFG = ModeConfig(start=LEARNING, promote_after=2, max_prediction_error=4.0,
                  emergency_after_errors=3, calm_ticks=2)
 
 
-def gain(ratio: float = 1.5, predicted: float | None = 1.4) -> Outcome:
-    return Outcome("d", 4, 1024, "kept", "", 100.0, 100 * ratio, ratio, predicted)
+def gain(ratio: float = 1.5, predicted: float | None = 1.4, before_ticks: int = 3) -> Outcome:
+    return Outcome("d", 4, 1024, "kept", "", 100.0, 100 * ratio, ratio, predicted,
+                   before_ticks)
 
 
 def test_start_mode_comes_from_the_config_and_advise_starts_collaborating() -> None:
@@ -81,6 +82,15 @@ def test_a_prediction_off_by_more_than_the_limit_demotes_even_if_kept() -> None:
         "collaboration → learning: measured 1.00x, predicted 5.00x")
     assert m.outcome(gain(ratio=0.9, predicted=5.0)) is None  # already at the bottom
     assert m.mode == LEARNING
+
+
+def test_a_prediction_error_on_a_baseline_too_thin_to_revert_on_does_not_demote() -> None:
+    # A phase's first write: one tick of the new workload at the old value behind it.
+    m = TargetMode(ModeConfig(start=COLLABORATION, max_prediction_error=4.0))
+    assert m.outcome(gain(ratio=0.89, predicted=8.98, before_ticks=1), min_before=2) is None
+    assert m.mode == COLLABORATION
+    assert m.outcome(gain(ratio=0.89, predicted=8.98, before_ticks=2), min_before=2) == (
+        "collaboration → learning: measured 0.89x, predicted 8.98x")
 
 
 def test_a_gain_larger_than_predicted_is_not_a_prediction_error() -> None:

@@ -382,7 +382,7 @@ class Agent:
                             "target": target.name, **vars(outcome)}])
         log.info("%s/%s: change %d → %d %s (%s)", self.driver.name, target.name, outcome.old,
                  outcome.new, outcome.verdict, outcome.reason)
-        self._transition(target, state.outcome(outcome))
+        self._transition(target, state.outcome(outcome, self.judge.cfg.min_before))
         self.judge.won(target.name, outcome, sig, time.monotonic())  # kept with a gain only
         if outcome.verdict != "reverted" or target.name in self.frozen \
                 or state.mode == EMERGENCY:

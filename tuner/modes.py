@@ -75,8 +75,10 @@ class TargetMode:
         self.cause, self.calm = cause, 0
         return self._set(EMERGENCY, why)
 
-    def outcome(self, o: Outcome) -> str | None:
-        """Learn from a measured change; returns a transition note if the mode moved."""
+    def outcome(self, o: Outcome, min_before: int = 1) -> str | None:
+        """Learn from a measured change; returns a transition note if the mode moved.
+        ``min_before``: baseline ticks a ratio needs to demote for over-promising (the
+        guard's, trials.GuardConfig.min_before: what a revert needs)."""
         if self.mode == EMERGENCY or o.verdict == "inconclusive" or o.ratio is None:
             return None
         if o.verdict == "reverted":
@@ -89,7 +91,15 @@ class TargetMode:
         # Over-promising demotes; a gain larger than predicted does not (the trace-based
         # reward and the model's normalised scores are different scales: 22x measured
         # against 6.7x predicted was seen for a right 4 → 2048 change).
-        if o.predicted and o.ratio > 0 and o.predicted / o.ratio > self.cfg.max_prediction_error:
+        # Nor does one measured against a baseline too thin to revert on. A phase's first
+        # write has one tick of the new workload at the old value behind it: mmap-seq after
+        # mmap random reads, 4 -> 1024 at 0.3 s, measured 0.89x of that tick (the files
+        # opened at 4 read at 4 for another second) against 8.98x predicted; the target
+        # went to learning, and the next phase took 7 s in 4x trial steps, 1024 -> 256 ->
+        # 64 -> 16 (seed 13, 7 s mix, -v34, round 2). The only demotion to learning in 67
+        # stored benchmark runs.
+        if o.predicted and o.ratio > 0 and o.before_ticks >= min_before \
+                and o.predicted / o.ratio > self.cfg.max_prediction_error:
             return self._step(-1, f"measured {o.ratio:.2f}x, predicted {o.predicted:.2f}x")
         if o.ratio >= 1.0:
             self.wins += 1

@@ -26,9 +26,10 @@ class GuardConfig:
     tolerance: float = 0.3  # revert when after/before < 1 - tolerance
     veto_s: float = 600.0  # how long a reverted value stays barred for that workload
     workload_shift: float = 0.25  # signature distance beyond which a comparison is void
-    # Baseline ticks a revert needs. The reward of mmap random reads moved 2-3x between
-    # seconds at one value (bench/warmup.py), and a one-tick baseline (the phase's second
-    # second, its warm-up) reverted 16 -> 4 twice on 0.31x and 0.60x where static 4 read
+    # Baseline ticks a revert needs, and a demotion for over-promising (mltune.modes). The
+    # reward of mmap random reads moved 2-3x between seconds at one value
+    # (bench/warmup.py), and a one-tick baseline (the phase's second second, its warm-up)
+    # reverted 16 -> 4 twice on 0.31x and 0.60x where static 4 read
     # 1.16x and 1.40x static 16 (10 s mix --reclaim, -v23). Of the 264 stored outcomes with a
     # baseline, those were the only reverts on one tick; both right reverts had three.
     min_before: int = 2
@@ -55,6 +56,7 @@ class Outcome:
     after: float | None = None
     ratio: float | None = None
     predicted: float | None = None
+    before_ticks: int = 0  # baseline ticks the ratio stands on
 
 
 @dataclass(frozen=True)
@@ -279,4 +281,4 @@ class Judge:
         t = self.trials.pop(target)
         self._after.pop(target, None)
         return Outcome(t.decision, t.old, t.new, verdict, reason, before, after, ratio,
-                       t.predicted)
+                       t.predicted, len(t.before))
