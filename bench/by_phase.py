@@ -11,32 +11,26 @@ import argparse
 import json
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
+# bench/ is the script's directory, hence first on sys.path: the sibling imports as a module.
+from aggregate import ratios
 
-def ratios(data: dict, regimes: Sequence[str]) -> dict[str, dict[str, list[float]]]:
-    """pattern → regime → figure ÷ best static of its round, one per phase and round. The
-    best static: the sweep's values and the device default, as the score's bar."""
-    out: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+Table = dict[str, dict[str, list[float]]]  # pattern → regime → ratios
+
+
+def add_run(table: Table, data: dict, regimes: Sequence[str]) -> None:
+    """Add one benchmark JSON's phases: each regime's MB/s ÷ the best static of its round,
+    as the run itself stored it (the score's bar)."""
     for rnd in data["rounds"]:
-        runs = {r["name"]: r for r in rnd["regimes"]}
-        statics = [r for n, r in runs.items() if n.startswith("static-") or n == "default"]
-        for i, phase in enumerate(statics[0]["phases"]):
-            best = max(r["phases"][i]["mbps"] for r in statics)
-            for name in regimes:
-                if name in runs and runs[name]["phases"] and best > 0:
-                    out[phase["pattern"]][name].append(runs[name]["phases"][i]["mbps"] / best)
-    return out
-
-
-def merge(parts: Iterable[dict[str, dict[str, list[float]]]]) -> dict[str, dict[str, list[float]]]:
-    out: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for part in parts:
-        for pattern, by_regime in part.items():
-            for name, values in by_regime.items():
-                out[pattern][name] += values
-    return out
+        best = [(b["value"], b["mbps"]) for b in rnd["best_static"]]
+        patterns = [b["phase"] for b in rnd["best_static"]]
+        for run in rnd["regimes"]:
+            if run["name"] in regimes and run["phases"]:  # a failed agent run has none
+                got = ratios([p["mbps"] for p in run["phases"]], best)
+                for pattern, ratio in zip(patterns, got, strict=True):
+                    table[pattern][run["name"]].append(ratio)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -45,10 +39,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--regimes", default="mltune,oracle-late,oracle")
     args = ap.parse_args(argv)
     regimes = [r for r in args.regimes.split(",") if r]
-    try:
-        table = merge(ratios(json.loads(f.read_text()), regimes) for f in args.files)
-    except (OSError, ValueError, KeyError, IndexError) as err:
-        ap.exit(2, f"by_phase.py: error: not a readable benchmark JSON: {err}\n")
+    table: Table = defaultdict(lambda: defaultdict(list))
+    for f in args.files:
+        try:
+            add_run(table, json.loads(f.read_text()), regimes)
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            ap.exit(2, f"by_phase.py: error: {f}: not a readable benchmark JSON ({err!r})\n")
     print("| phase | n | " + " | ".join(regimes) + " |")
     print("|---" * (len(regimes) + 2) + "|")
     for pattern, by_regime in table.items():

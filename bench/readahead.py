@@ -115,7 +115,9 @@ class PhaseRun:
     """One phase of one regime: what was set, when it ran, what fio read."""
 
     phase: str
-    value: int | None  # read_ahead_kb written at phase start; None when the agent decides
+    # read_ahead_kb written at phase start (oracle-late: late_oracle_s into it); None when
+    # the agent decides
+    value: int | None
     started: float  # epoch seconds
     ended: float
     result: FioResult

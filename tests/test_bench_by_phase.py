@@ -19,10 +19,13 @@ def _run(name: str, mbps: list[float]) -> dict:
 
 
 def _bench(scale: float) -> dict:
+    # As bench/readahead.py stores a round: its regimes, and the best static per phase.
     return {"rounds": [{"regimes": [
         _run("static-4", [100 * scale, 30]), _run("static-2048", [1000 * scale, 1]),
         _run("default", [900 * scale, 2]), _run("oracle", [950 * scale, 27]),
-        _run("mltune", [800 * scale, 33])]}]}
+        _run("mltune", [800 * scale, 33]), {"name": "oracle-late", "phases": []}],
+        "best_static": [{"phase": "seq", "value": 2048, "mbps": 1000 * scale},
+                        {"phase": "mmap-rand", "value": 4, "mbps": 30}]}]}
 
 
 def test_ratios_are_to_each_round_s_best_static_and_pooled_over_files(
@@ -44,4 +47,5 @@ def test_an_unreadable_file_exits_2_with_one_line(
     with pytest.raises(SystemExit) as exc:
         by_phase.main([str(bad)])
     assert exc.value.code == 2
-    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and str(bad) in err
