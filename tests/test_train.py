@@ -172,3 +172,19 @@ def test_jitter_adds_copies_with_the_feature_scaled_and_the_same_labels() -> Non
     assert y[:12] == [0.25, 1.0] * 6
     # A row without the feature gets no copies: there is nothing to scale.
     assert idx.count(1) == 4
+
+
+def test_shift_adds_copies_with_the_offset_added_and_the_same_labels() -> None:
+    rows = [{"pattern": "seq", "rep": 0, "value": 4, "mbps": 100.0,
+             "features": {"ra_kb_log2": 2.0, "tr_rate_log2": 13.0}},
+            {"pattern": "seq", "rep": 0, "value": 4, "mbps": 100.0,
+             "features": {"ra_kb_log2": 2.0, "tr_rate_log2": None}}]
+    perf = {"seq": {4: 100.0, 1024: 400.0}}
+    names = ["ra_kb_log2", "tr_rate_log2"]
+    X, y, idx = matrix(rows, names, perf, ["tr_rate_log2"], shift={"tr_rate_log2": (-2.0, 1.0)})
+    first = [x[1] for x, i in zip(X, idx, strict=True) if i == 0]
+    # measured, /proc-only (missing: no copy of it), then the measured one - 2 and + 1
+    assert first[:2] == [13.0, 13.0] and all(math.isnan(v) for v in first[2:4])
+    assert first[4:] == [11.0, 11.0, 14.0, 14.0]
+    assert y[:8] == [0.25, 1.0] * 4
+    assert idx.count(1) == 4  # nothing to shift in a row without the feature

@@ -94,7 +94,8 @@ def train(
     drv = make_driver(driver, Root("/"))
     trace = getattr(drv, "trace_features", ())
     metrics = run_train(dataset, out, drv.model_features, trace, driver,
-                        getattr(drv, "derive", None), getattr(drv, "jitter", None))
+                        getattr(drv, "derive", None), getattr(drv, "jitter", None),
+                        getattr(drv, "shift", None))
     typer.echo(f"model written to {out} and {out.with_suffix('.json')}")
     for pattern, score in metrics["held_out_by_pattern"].items():
         typer.echo(f"  held out {pattern:<14} {score:.3f} of best throughput")

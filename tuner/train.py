@@ -66,16 +66,19 @@ def perf_table(rows: Sequence[dict[str, Any]]) -> dict[str, dict[int, float]]:
 
 def matrix(rows: Sequence[dict[str, Any]], features: Sequence[str],
            perf: dict[str, dict[int, float]], trace_features: Sequence[str] = (),
-           jitter: Mapping[str, Sequence[float]] | None = None
+           jitter: Mapping[str, Sequence[float]] | None = None,
+           shift: Mapping[str, Sequence[float]] | None = None
            ) -> tuple[list[list[float]], list[float], list[int]]:
     """Rows × candidates → (X, y, row index). With ``trace_features``, each observation is
     also added with those features missing, so the model has a /proc-only route. With
     ``jitter`` (feature → factors), each is also added with that feature times each factor:
-    a difference smaller than the factors span is then no ground for a split."""
+    a difference smaller than the factors span is then no ground for a split. ``shift``
+    (feature → offsets) does the same by adding each offset: for features on a log scale."""
     X: list[list[float]] = []
     y: list[float] = []
     idx: list[int] = []
     scaled = [(features.index(f), k) for f, ks in (jitter or {}).items() for k in ks]
+    moved = [(features.index(f), d) for f, ds in (shift or {}).items() for d in ds]
     for i, r in enumerate(rows):
         best = max(perf[r["pattern"]].values())
         base = [_num(r["features"].get(f)) for f in features]
@@ -86,6 +89,9 @@ def matrix(rows: Sequence[dict[str, Any]], features: Sequence[str],
         measured = list(variants)
         for j, k in scaled:
             variants += [[*v[:j], v[j] * k, *v[j + 1:]] for v in measured
+                         if not math.isnan(v[j])]
+        for j, d in moved:
+            variants += [[*v[:j], v[j] + d, *v[j + 1:]] for v in measured
                          if not math.isnan(v[j])]
         for feats in variants:
             for value, mbps in perf[r["pattern"]].items():
@@ -126,12 +132,14 @@ def evaluate(booster: Any, rows: Sequence[dict[str, Any]], features: Sequence[st
 def train(dataset: Path, out_txt: Path, features: Sequence[str],
           trace_features: Sequence[str], driver: str,
           derive: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-          jitter: Mapping[str, Sequence[float]] | None = None) -> dict[str, Any]:
+          jitter: Mapping[str, Sequence[float]] | None = None,
+          shift: Mapping[str, Sequence[float]] | None = None) -> dict[str, Any]:
     """``derive``: the driver's rule for features inferred from the others (the readahead
     driver's ``told_random``), applied to each row as the driver applies it when it
     observes, so the model sees what the agent will. It must change nothing applied twice:
     rows collected through the driver's observe() already carry it.
-    ``jitter``: the driver's features whose small differences are noise (:func:`matrix`)."""
+    ``jitter``, ``shift``: the driver's features whose small differences are noise
+    (:func:`matrix`)."""
     _, rows = load_dataset(dataset)
     if derive is not None:
         rows = [{**r, "features": derive(dict(r["features"]))} for r in rows]
@@ -142,10 +150,10 @@ def train(dataset: Path, out_txt: Path, features: Sequence[str],
     for pattern in sorted(perf):
         train_rows = [r for r in rows if r["pattern"] != pattern]
         test_rows = [r for r in rows if r["pattern"] == pattern]
-        X, y, _ = matrix(train_rows, features, perf, trace_features, jitter)
+        X, y, _ = matrix(train_rows, features, perf, trace_features, jitter, shift)
         booster = _fit(X, y, names)
         held_out[pattern] = statistics.mean(evaluate(booster, test_rows, features, perf, values))
-    X, y, _ = matrix(rows, features, perf, trace_features, jitter)
+    X, y, _ = matrix(rows, features, perf, trace_features, jitter, shift)
     booster = _fit(X, y, names)
     train_fit = statistics.mean(evaluate(booster, rows, features, perf, values))
     text = booster.model_to_string()
@@ -168,7 +176,9 @@ def train(dataset: Path, out_txt: Path, features: Sequence[str],
                      hashlib.sha256(text.encode("utf-8")).hexdigest(),
                      f"regression on normalised throughput, {ROUNDS} rounds"
                      + "".join(f"; {f} also x {', '.join(f'{k:g}' for k in ks)}"
-                               for f, ks in (jitter or {}).items()),
+                               for f, ks in (jitter or {}).items())
+                     + "".join(f"; {f} also + {', '.join(f'{d:g}' for d in ds)}"
+                               for f, ds in (shift or {}).items()),
                      metrics, data)
     write_json(out_txt.with_suffix(".json"), meta.to_json())
     return metrics
