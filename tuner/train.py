@@ -77,8 +77,9 @@ def matrix(rows: Sequence[dict[str, Any]], features: Sequence[str],
     X: list[list[float]] = []
     y: list[float] = []
     idx: list[int] = []
-    scaled = [(features.index(f), k) for f, ks in (jitter or {}).items() for k in ks]
-    moved = [(features.index(f), d) for f, ds in (shift or {}).items() for d in ds]
+    # Each copy is feature j times k plus d: jitter scales, shift adds (exact in floats).
+    copies = [*((features.index(f), k, 0.0) for f, ks in (jitter or {}).items() for k in ks),
+              *((features.index(f), 1.0, d) for f, ds in (shift or {}).items() for d in ds)]
     for i, r in enumerate(rows):
         best = max(perf[r["pattern"]].values())
         base = [_num(r["features"].get(f)) for f in features]
@@ -87,11 +88,8 @@ def matrix(rows: Sequence[dict[str, Any]], features: Sequence[str],
             variants.append([math.nan if f in trace_features else v
                              for f, v in zip(features, base, strict=True)])
         measured = list(variants)
-        for j, k in scaled:
-            variants += [[*v[:j], v[j] * k, *v[j + 1:]] for v in measured
-                         if not math.isnan(v[j])]
-        for j, d in moved:
-            variants += [[*v[:j], v[j] + d, *v[j + 1:]] for v in measured
+        for j, k, d in copies:
+            variants += [[*v[:j], v[j] * k + d, *v[j + 1:]] for v in measured
                          if not math.isnan(v[j])]
         for feats in variants:
             for value, mbps in perf[r["pattern"]].items():
