@@ -8,7 +8,7 @@ import shutil
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -218,8 +218,7 @@ def test_dry_run_writes_no_knob_and_no_journal(root: Root, state: Path) -> None:
 
 
 def test_dry_run_without_audit_log_creates_no_file(root: Root, state: Path) -> None:
-    a = agent(root, state, StubModel(PREFERS_1024), dry_run=True)
-    a.audit_path = None
+    a = replace(agent(root, state, StubModel(PREFERS_1024), dry_run=True), audit_path=None)
     a.tick()
     assert list(state.iterdir()) == []
 
@@ -881,3 +880,16 @@ def test_write_times_older_than_an_hour_are_dropped_at_the_next_write(
     a.changes["a"] = [time.monotonic() - 4000.0, time.monotonic() - 10.0]
     a.tick()
     assert len(a.changes["a"]) == 2  # the 10 s old write and this one
+
+
+def test_a_decision_line_holds_what_the_tick_returned_and_its_cost_last(
+        root: Root, state: Path) -> None:
+    a = agent(root, state, StubModel(PREFERS_1024))
+    decisions = a.tick()
+    a.shutdown()
+    lines = [json.loads(x) for x in (state / "audit.jsonl").read_text().splitlines()]
+    lines = [x for x in lines if x["kind"] == "decision"]
+    assert lines == [asdict(d) for d in decisions]
+    assert all(list(x)[-2:] == ["tick_ms", "tick_cpu_ms"] for x in lines)
+    assert all(x["tick_ms"] > 0 and x["tick_cpu_ms"] > 0 for x in lines)
+    assert a.tick_ms == [decisions[0].tick_ms]

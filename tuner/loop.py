@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from mltune.policies.base import RECENT_S, Policy, Proposal, Verdict
 from mltune.policies.limits import gain_ratio
 
+from . import audit
+from .audit import AuditLog
 from .driver import Driver, Observation, Target
 from .errors import DeviceGone, MltuneError, StateError, WriteMismatch
 from .journal import Entry, Journal
@@ -34,6 +35,8 @@ REDISCOVER_TICKS = 10  # look for new targets (a disk hot-plugged, a loop device
 # Agent.trigger starts with one of these: the watch saw the disk counters move, or the last
 # tick saw the access pattern move (Agent._saw).
 BY_WATCH, BY_TICK = "watch: ", "tick: "
+# A decision's audit line ends with these, appended once the tick's cost is measured.
+COST_FIELDS = ("tick_ms", "tick_cpu_ms")
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,9 @@ class Decision:
     scores: dict[str, float]
     verdicts: list[dict[str, object]]
     features: dict[str, float | None]
-    tick_ms: float  # wall time of the tick, sampling window excluded
+    # Wall time of the tick: everything but the sampling window and the write() of its own
+    # audit line (the line is built within it; see Agent.tick).
+    tick_ms: float
     note: str = ""
     dry_run: bool = False
     kind: str = "decision"
@@ -104,6 +109,10 @@ class Agent:
     # change: the predicted gain; a revert: the measured loss it undid), and whether it was
     # a revert
     steps: dict[str, tuple[int, int, int, float, bool]] = field(default_factory=dict)
+    audit: AuditLog | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.audit = AuditLog(self.audit_path) if self.audit_path is not None else None
 
     @property
     def last_step(self) -> dict[str, tuple[int, int]]:
@@ -135,16 +144,20 @@ class Agent:
                 self._drop(target, err)
             except MltuneError as err:
                 log.warning("%s/%s: %s", self.driver.name, target.name, err)
+        # The audit lines are part of the tick's cost: built here, but for the cost itself,
+        # which is appended once measured; only the write() comes after the measurement.
+        rows = [Decision(**f, tick_ms=0.0, trigger=self.trigger) for f in fields]
+        heads = [audit.dumps({k: v for k, v in vars(r).items() if k not in COST_FIELDS})[:-1]
+                 for r in rows] if self.audit is not None else []
         # Tick cost excludes the sampling window, during which the agent only sleeps.
-        tick_ms = (time.perf_counter() - t0 - window) * 1000
+        tick_ms = round((time.perf_counter() - t0 - window) * 1000, 3)
         # CPU time of this thread: the tick's own cost, without the time the scheduler gave
         # other processes meanwhile (on 2 cores shared with the workload, often most of it).
-        cpu_ms = (time.thread_time() - c0) * 1000
+        cpu_ms = round((time.thread_time() - c0) * 1000, 3)
         self.tick_ms.append(tick_ms)
-        out = [Decision(**f, tick_ms=round(tick_ms, 3), tick_cpu_ms=round(cpu_ms, 3),
-                        trigger=self.trigger) for f in fields]
-        self._audit(out)
-        return out
+        if self.audit is not None:
+            self.audit.write([f'{h},"tick_ms":{tick_ms},"tick_cpu_ms":{cpu_ms}}}' for h in heads])
+        return [replace(r, tick_ms=tick_ms, tick_cpu_ms=cpu_ms) for r in rows]
 
     def _observe(self) -> dict[str, Observation]:
         try:
@@ -468,19 +481,9 @@ class Agent:
                  change.old, got)
         return got
 
-    def _audit(self, decisions: list[Decision]) -> None:
-        # vars(), not asdict(): asdict deep-copies every feature, every tick.
-        self._audit_lines([vars(d) for d in decisions])
-
     def _audit_lines(self, lines: list[dict[str, Any]]) -> None:
-        if self.audit_path is None or not lines:
-            return
-        try:
-            with open(self.audit_path, "a", encoding="utf-8") as f:
-                for line in lines:
-                    f.write(json.dumps(line, separators=(",", ":")) + "\n")
-        except OSError as err:
-            log.warning("audit log %s not written: %s", self.audit_path, err.strerror)
+        if self.audit is not None:
+            self.audit.write([audit.dumps(line) for line in lines])
 
     def poll_resume(self) -> None:
         """`mltune resume T` drops a file ``resume-T`` in the state directory; the running
@@ -567,6 +570,8 @@ class Agent:
     def shutdown(self) -> list[str]:
         notes = self.journal.restore() if self.journal is not None else []
         self.driver.close()
+        if self.audit is not None:
+            self.audit.close()
         return notes
 
     def summary(self) -> dict[str, Any]:
