@@ -49,6 +49,11 @@ try:  # absent before the perf source: the same script still measures older revi
                                        (tracefs, "decode")]
 except ImportError:
     SOURCES, DECODERS = [], []
+try:  # the audit log kept open, since -v37
+    from mltune.audit import AuditLog
+    AUDIT: list[tuple[Any, str]] = [(AuditLog, "write")]
+except ImportError:
+    AUDIT = []
 from mltune.drivers import readahead
 from mltune.lab import Lab
 from mltune.registry import make_driver
@@ -68,7 +73,7 @@ STAGES: dict[str, list[tuple[Any, str]]] = {
                  *([(kept.KeptAttr, "read")] if hasattr(kept, "KeptAttr") else [])],
     "model": [(model.Model, "score")],
     "policies": [(loop.Agent, "_check")],
-    "audit": [(loop.Agent, "_audit")],
+    "audit": [(loop.Agent, "_audit"), *AUDIT],
     # Containers: shown, not subtracted from "other".
     "[observe]": [(readahead.ReadaheadDriver, "observe")],
     "[decide]": [(loop.Agent, "_decide")],
@@ -78,7 +83,9 @@ STAGES: dict[str, list[tuple[Any, str]]] = {
                     (readahead.ReadaheadDriver, "_disk_stats")],
     "[busy]": [(tracing.TraceSampler, "_busy")],
 }
-OUTSIDE_TICK = {"audit"}  # Agent.tick computes tick_ms before writing the audit line
+# Agent.tick measures tick_ms before writing the audit line (and before `-v37`, before
+# building it: "audit" timed both then).
+OUTSIDE_TICK = {"audit"}
 
 
 class Timers:

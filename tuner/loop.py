@@ -8,7 +8,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,12 @@ class Decision:
     trigger: str = ""  # why the tick ran early ("" when on schedule)
     tick_cpu_ms: float = 0.0  # CPU time of the tick (the window costs next to none)
     averaged: int = 1  # ticks whose mean scores are ``scores`` (mltune.recent)
+
+
+# A decision's fields that _decide may leave out (their defaults), but for the tick's cost,
+# which ends its audit line (COST_FIELDS).
+LINE_DEFAULTS = {f.name: f.default for f in fields(Decision)
+                 if f.default is not MISSING and f.name not in COST_FIELDS}
 
 
 @dataclass
@@ -131,7 +137,7 @@ class Agent:
             self._rediscover()
         obs = self._observe()
         window = max((o.window_s for o in obs.values()), default=0.0)
-        fields = []  # each decision's fields but the tick's cost: a Decision is built once
+        rows = []  # each decision's fields but the tick's cost: a Decision is built once
         for target in list(self.targets):
             try:
                 o = obs.get(target.name)
@@ -139,16 +145,15 @@ class Agent:
                     self.driver.current(target)  # raises DeviceGone if it was removed
                     log.warning("%s/%s: no observation this tick", self.driver.name, target.name)
                     continue
-                fields.append(self._decide(target, o))
+                rows.append(self._decide(target, o))
             except DeviceGone as err:
                 self._drop(target, err)
             except MltuneError as err:
                 log.warning("%s/%s: %s", self.driver.name, target.name, err)
         # The audit lines are part of the tick's cost: built here, but for the cost itself,
         # which is appended once measured; only the write() comes after the measurement.
-        rows = [Decision(**f, tick_ms=0.0, trigger=self.trigger) for f in fields]
-        heads = [audit.dumps({k: v for k, v in vars(r).items() if k not in COST_FIELDS})[:-1]
-                 for r in rows] if self.audit is not None else []
+        heads = [audit.dumps({**LINE_DEFAULTS, **f, "trigger": self.trigger})[:-1]
+                 for f in rows] if self.audit is not None else []
         # Tick cost excludes the sampling window, during which the agent only sleeps.
         tick_ms = round((time.perf_counter() - t0 - window) * 1000, 3)
         # CPU time of this thread: the tick's own cost, without the time the scheduler gave
@@ -157,7 +162,8 @@ class Agent:
         self.tick_ms.append(tick_ms)
         if self.audit is not None:
             self.audit.write([f'{h},"tick_ms":{tick_ms},"tick_cpu_ms":{cpu_ms}}}' for h in heads])
-        return [replace(r, tick_ms=tick_ms, tick_cpu_ms=cpu_ms) for r in rows]
+        return [Decision(**f, tick_ms=tick_ms, tick_cpu_ms=cpu_ms, trigger=self.trigger)
+                for f in rows]
 
     def _observe(self) -> dict[str, Observation]:
         try:
