@@ -42,3 +42,36 @@ def test_an_unwritable_log_warns_and_recovers(tmp_path: Path,
     log.write(['{"kept":1}'])
     log.close()
     assert path.read_text() == '{"kept":1}\n'
+
+
+def test_past_its_cap_the_log_is_rotated_once_and_stays_bounded(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, max_bytes=100)
+    lines = [f'{{"n":{i:02d},"pad":"{"x" * 20}"}}' for i in range(20)]  # 38 bytes a line
+    for line in lines:
+        log.write([line])
+    log.close()
+    rotated, current = (tmp_path / "audit.jsonl.1").read_text(), path.read_text()
+    assert len(rotated) <= 100 and len(current) <= 100
+    # Nothing lost between the two files but what rotated out of .1, in order.
+    kept = (rotated + current).splitlines()
+    assert kept == lines[-4:]  # two whole lines fit under the cap in each file
+
+
+def test_a_line_larger_than_the_cap_is_still_written(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, max_bytes=10)
+    log.write(['{"a":"longer than the cap"}'])
+    log.write(['{"b":"and the next rotates it"}'])
+    log.close()
+    assert (tmp_path / "audit.jsonl.1").read_text() == '{"a":"longer than the cap"}\n'
+    assert path.read_text() == '{"b":"and the next rotates it"}\n'
+
+
+def test_an_existing_log_counts_towards_the_cap(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    path.write_text('{"old":"from the last run of the agent"}\n')
+    log = AuditLog(path, max_bytes=50)
+    log.write(['{"new":"first line of this run"}'])
+    log.close()
+    assert (tmp_path / "audit.jsonl.1").read_text() == '{"old":"from the last run of the agent"}\n'

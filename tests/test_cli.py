@@ -133,6 +133,18 @@ def test_dry_run_once_exits_0_and_writes_nothing(root_copy: Path, tmp_path: Path
     assert (d["target"], d["written"], d["dry_run"], d["source"]) == ("loop0", None, True, "proc")
 
 
+def test_the_audit_log_is_rotated_at_the_configured_cap(root_copy: Path, tmp_path: Path) -> None:
+    state, conf = tmp_path / "state", tmp_path / "small.yaml"
+    conf.write_text("audit_max_mb: 0.0005\n")  # ~520 bytes: one decision line fills it
+    for _ in range(2):
+        done = mltune("run", "--driver", "readahead", "--device", "loop0", "--dry-run", "--once",
+                      "--root", str(root_copy), "--state-dir", str(state), "--config", str(conf))
+        assert done.returncode == 0, done.stderr
+    [old] = (state / "audit.jsonl.1").read_text().splitlines()
+    [new] = (state / "audit.jsonl").read_text().splitlines()
+    assert json.loads(old)["time"] < json.loads(new)["time"]
+
+
 def test_dry_run_works_without_root(cli, root_copy: Path, tmp_path: Path,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "geteuid", lambda: 1000)

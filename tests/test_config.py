@@ -154,3 +154,9 @@ def test_new_policy_keys_are_checked_and_named_with_their_path(
     with pytest.raises(ConfigError) as info:
         configmod.load(policies_file(tmp_path, f"      {body}\n"))
     assert str(info.value) == f"drivers.readahead.policies.{message}"
+
+
+def test_audit_cap_must_be_a_non_negative_size(tmp_path: Path) -> None:
+    assert configmod.load(None)["audit_max_mb"] == 16
+    with pytest.raises(ConfigError, match=r"^audit_max_mb: expected megabytes in \[0, "):
+        configmod.load(user_file(tmp_path, "audit_max_mb: -1\n"))

@@ -311,3 +311,15 @@ def test_explain_shows_the_measured_outcome_of_a_change(cli, state: Path) -> Non
     assert headers(out) == ["readahead/loop0 [collaboration]: 128 → 1024 (written)"]
     assert out.splitlines()[-1] == ("  measured afterwards: kept (reward 2.10x of before; "
                                     "the model predicted 1.58x)")
+
+
+def test_explain_and_status_read_the_rotated_audit_log_first(
+        cli, state: Path, model_files: tuple[Path, Path]) -> None:
+    write_audit(state, decision(time=1.7e9 + 1, current=128, chosen=1024, written="1024"))
+    (state / "audit.jsonl").rename(state / "audit.jsonl.1")  # the agent's own rotation
+    write_audit(state, decision(time=1.7e9 + 2, current=1024, chosen=1024, written=None))
+    _, out, _ = cli("explain", "--model", str(model_files[0]), "--state-dir", str(state))
+    assert headers(out) == ["readahead/loop0: 128 → 1024 (written)", "readahead/loop0: kept 1024"]
+    (state / "audit.jsonl").unlink()  # rotated, and no line written since
+    _, out, _ = cli("explain", "--model", str(model_files[0]), "--state-dir", str(state))
+    assert headers(out) == ["readahead/loop0: 128 → 1024 (written)"]

@@ -5,6 +5,11 @@ ioctl and a close, and a text-mode file object, for each line written (0.2-0.4 m
 in ``bench/tick.py``, more than the model). As logging's WatchedFileHandler does, the path
 is checked each write: a log rotated away (renamed or removed) is reopened, so a logrotate
 ``create`` rotation starts a new file instead of writing on into the old one.
+
+Bounded by itself (``max_bytes``): past it, ``audit.jsonl`` becomes ``audit.jsonl.1``,
+replacing the one before. A line per target and second is ~1-2 KB, 100-170 MB a day, and
+the default state directory, /run/mltune, is a tmpfs: memory. Readers take ``.1`` first
+(:func:`paths`).
 """
 
 from __future__ import annotations
@@ -23,11 +28,18 @@ def dumps(obj: dict[str, Any]) -> str:
     return json.dumps(obj, separators=(",", ":"))
 
 
+def paths(path: Path) -> list[Path]:
+    """The log's files, oldest first: the rotated one, if any, then ``path``."""
+    return [path.with_name(path.name + ".1"), path]
+
+
 class AuditLog:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, max_bytes: int = 0) -> None:
         self.path = path
+        self.max_bytes = max_bytes  # 0: no limit
         self._fd: int | None = None
         self._id: tuple[int, int] | None = None  # (st_dev, st_ino) of the open file
+        self._size = 0  # bytes in the open file
 
     def write(self, lines: list[str]) -> None:
         """Append ``lines`` (JSON texts) in one write. A failure is logged, not raised: the
@@ -38,7 +50,11 @@ class AuditLog:
         data = ("\n".join(lines) + "\n").encode()
         try:
             fd = self._open()
+            if self.max_bytes and self._size and self._size + len(data) > self.max_bytes:
+                os.replace(self.path, paths(self.path)[0])
+                fd = self._open()
             os.write(fd, data)
+            self._size += len(data)
         except OSError as err:
             self.close()  # opened again next time: the directory may come back
             log.warning("audit log %s not written: %s", self.path, err.strerror)
@@ -54,7 +70,7 @@ class AuditLog:
         self.close()
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         st = os.fstat(fd)
-        self._fd, self._id = fd, (st.st_dev, st.st_ino)
+        self._fd, self._id, self._size = fd, (st.st_dev, st.st_ino), st.st_size
         return fd
 
     def close(self) -> None:

@@ -171,7 +171,8 @@ def _make_agent(drv: Any, mdl: Any, note: str, targets: list[Any], cfg: dict[str
              "tracepoints" if drv.trace else f"/proc ({drv.trace_note})")
     mode_cfg, guard_cfg = _mode_config(cfg, name)
     return Agent(drv, mdl, _policies(cfg, name), targets, journal, audit, note,
-                 mode_cfg=mode_cfg, judge=Judge(guard_cfg), watch_s=cfg["watch_s"])
+                 mode_cfg=mode_cfg, judge=Judge(guard_cfg), watch_s=cfg["watch_s"],
+                 audit_max_bytes=int(cfg["audit_max_mb"] * 2**20))
 
 
 def _serve(agent: Any, interval: float, once: bool, stop: threading.Event) -> None:

@@ -71,6 +71,7 @@ SCHEMA: dict[str, Any] = {
     "interval": (_NUM, lambda v: 0.05 <= v <= 3600, "seconds in [0.05, 3600]"),
     "watch_s": (_NUM, lambda v: 0 <= v <= 3600, "seconds in [0, 3600] (0: off)"),
     "state_dir": (str, lambda v: bool(v), "a directory path"),
+    "audit_max_mb": (_NUM, lambda v: 0 <= v <= 1e6, "megabytes in [0, 1000000] (0: no limit)"),
     "drivers": {"readahead": _READAHEAD},
 }
 

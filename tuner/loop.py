@@ -115,10 +115,12 @@ class Agent:
     # change: the predicted gain; a revert: the measured loss it undid), and whether it was
     # a revert
     steps: dict[str, tuple[int, int, int, float, bool]] = field(default_factory=dict)
+    audit_max_bytes: int = 0  # audit.jsonl rotated past this size (0: no limit)
     audit: AuditLog | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        self.audit = AuditLog(self.audit_path) if self.audit_path is not None else None
+        self.audit = None if self.audit_path is None \
+            else AuditLog(self.audit_path, self.audit_max_bytes)
 
     @property
     def last_step(self) -> dict[str, tuple[int, int]]:

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from . import audit
 from . import config as configmod
 from .errors import MltuneError
 from .model import CANDIDATE_FEATURE
@@ -22,16 +23,21 @@ config_app = typer.Typer(help="Check configuration files.", no_args_is_help=True
 
 
 def _audit(state_dir: Path) -> Iterator[dict[str, Any]]:
-    path = state_dir / "audit.jsonl"
-    try:
-        with open(path, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                try:
-                    yield json.loads(line)
-                except ValueError as err:
-                    raise MltuneError(f"{path}:{n}: not JSON ({err})") from err
-    except FileNotFoundError as err:
-        raise MltuneError(f"no audit log at {path} (is --state-dir right?)") from err
+    """Every audit line, oldest first: the rotated file's, then the current one's."""
+    found = [p for p in audit.paths(state_dir / "audit.jsonl") if p.exists()]
+    if not found:
+        raise MltuneError(f"no audit log at {state_dir / 'audit.jsonl'} "
+                          "(is --state-dir right?)")
+    for path in found:
+        try:
+            with open(path, encoding="utf-8") as f:
+                for n, line in enumerate(f, 1):
+                    try:
+                        yield json.loads(line)
+                    except ValueError as err:
+                        raise MltuneError(f"{path}:{n}: not JSON ({err})") from err
+        except FileNotFoundError:
+            continue  # rotated between the listing and the open: its lines are in the next
 
 
 def _when(t: float) -> str:
