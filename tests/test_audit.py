@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,12 @@ def test_an_existing_log_counts_towards_the_cap(tmp_path: Path) -> None:
     log.write(['{"new":"first line of this run"}'])
     log.close()
     assert (tmp_path / "audit.jsonl.1").read_text() == '{"old":"from the last run of the agent"}\n'
+
+
+def test_a_short_write_is_finished(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: real(fd, bytes(data[:3])))
+    log = AuditLog(tmp_path / "audit.jsonl")
+    log.write(['{"a":1}', '{"b":2}'])
+    log.close()
+    assert (tmp_path / "audit.jsonl").read_text() == '{"a":1}\n{"b":2}\n'

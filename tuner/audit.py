@@ -53,7 +53,9 @@ class AuditLog:
             if self.max_bytes and self._size and self._size + len(data) > self.max_bytes:
                 os.replace(self.path, paths(self.path)[0])
                 fd = self._open()
-            os.write(fd, data)
+            view = memoryview(data)
+            while view:  # a full disk writes part and says so by the count, not an error
+                view = view[os.write(fd, view):]
             self._size += len(data)
         except OSError as err:
             self.close()  # opened again next time: the directory may come back
