@@ -5,8 +5,8 @@ pattern at a time and, while it runs, the readahead agent at ``--interval``:
 
 * in process (default): the shipped agent, with timers wrapped around its stages, prints the
   median and p90 per stage (ms): switching the events, draining their buffers, decoding,
-  features, /proc and /sys reads, model, policies, audit line, and ``tick_ms`` as the agent
-  itself computes it (sampling window excluded);
+  features, /proc and /sys reads, model, policies, the audit line's write (outside the
+  tick), and ``tick_ms`` as the agent itself computes it (sampling window excluded);
 * ``--cli``: ``mltune run`` as a separate process, as a user runs it; reports ``tick_ms``
   from its audit log, its CPU (% of one core, from /proc/<pid>/stat) and peak RSS (VmHWM).
   ``--baseline REV`` runs the agent of that git revision right after each run of this one,
