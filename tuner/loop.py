@@ -15,8 +15,7 @@ from typing import Any
 from mltune.policies.base import RECENT_S, Policy, Proposal, Verdict
 from mltune.policies.limits import gain_ratio
 
-from . import audit
-from .audit import AuditLog
+from .audit import AuditLog, dumps
 from .driver import Driver, Observation, Target
 from .errors import DeviceGone, MltuneError, StateError, WriteMismatch
 from .journal import Entry, Journal
@@ -154,7 +153,7 @@ class Agent:
                 log.warning("%s/%s: %s", self.driver.name, target.name, err)
         # The audit lines are part of the tick's cost: built here, but for the cost itself,
         # which is appended once measured; only the write() comes after the measurement.
-        heads = [audit.dumps({**LINE_DEFAULTS, **f, "trigger": self.trigger})[:-1]
+        heads = [dumps({**LINE_DEFAULTS, **f, "trigger": self.trigger})[:-1]
                  for f in rows] if self.audit is not None else []
         # Tick cost excludes the sampling window, during which the agent only sleeps.
         tick_ms = round((time.perf_counter() - t0 - window) * 1000, 3)
@@ -491,7 +490,7 @@ class Agent:
 
     def _audit_lines(self, lines: list[dict[str, Any]]) -> None:
         if self.audit is not None:
-            self.audit.write([audit.dumps(line) for line in lines])
+            self.audit.write([dumps(line) for line in lines])
 
     def poll_resume(self) -> None:
         """`mltune resume T` drops a file ``resume-T`` in the state directory; the running
